@@ -283,10 +283,12 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
             sent, status = 0, 200
             try:
                 async for event in iterate_in_threadpool(job.events()):
-                    if isinstance(event, Exception) or (decision.truncate_after is not None
-                                                        and sent >= decision.truncate_after):
-                        status = 599  # connection cut: the client sees an incomplete body
-                        raise ConnectionAbortedError("stream cut off")
+                    if isinstance(event, Exception):
+                        status = 500
+                        return
+                    if decision.truncate_after is not None and sent >= decision.truncate_after:
+                        status = 599  # chaos cut: the body ends with no finish_reason and no [DONE]
+                        return
                     sent += 1
                     yield event
             finally:

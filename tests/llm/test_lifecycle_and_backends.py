@@ -1,0 +1,113 @@
+"""One shared on-demand server per machine; backends switch by one environment variable."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from inferlearn.llm import daemon
+from inferlearn.llm.client import default_model, get_client
+
+CALL = ("from inferlearn.llm import get_client; c = get_client(); "
+        "import json, inferlearn.llm.daemon as d; print(json.dumps(d.read_record()))")
+
+
+def _in_subprocess(env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", CALL], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.needs_models
+@pytest.mark.slow
+def test_two_processes_share_one_server_and_a_killed_one_is_replaced(tmp_path):
+    env = {**os.environ, "INFERLEARN_RUNTIME": str(tmp_path), "INFERLEARN_IDLE_TIMEOUT": "120"}
+    env.pop("INFERLEARN_BACKEND", None)
+    procs = [_in_subprocess(env), _in_subprocess(env)]
+    records = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+        records.append(json.loads(out.strip().splitlines()[-1]))
+    assert records[0]["pid"] == records[1]["pid"]
+    try:
+        os.kill(records[0]["pid"], signal.SIGKILL)
+        time.sleep(0.5)
+        proc = _in_subprocess(env)
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+        fresh = json.loads(out.strip().splitlines()[-1])
+        assert fresh["pid"] != records[0]["pid"]
+    finally:
+        subprocess.run([sys.executable, "-m", "inferlearn.llm.commands", "serve", "--stop"],
+                       env=env, capture_output=True, timeout=60)
+    assert not (tmp_path / "server.json").exists()
+
+
+def test_stale_record_is_removed(tmp_path, monkeypatch):
+    monkeypatch.setenv("INFERLEARN_RUNTIME", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "server.json").write_text(json.dumps({"pid": dead.pid, "port": 1, "host": "127.0.0.1"}))
+    assert daemon.running_server() is None
+    assert not (tmp_path / "server.json").exists()
+
+
+def test_openai_backend_needs_a_key(monkeypatch):
+    monkeypatch.setenv("INFERLEARN_BACKEND", "openai")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="OPENAI_API_KEY"):
+        get_client()
+
+
+def test_openai_backend_targets_the_api_without_calling_it(monkeypatch):
+    monkeypatch.setenv("INFERLEARN_BACKEND", "openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
+    monkeypatch.delenv("INFERLEARN_MODEL", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    client = get_client()
+    assert str(client.base_url).startswith("https://api.openai.com")
+    assert default_model() == "gpt-4o-mini"
+
+
+def test_compatible_backend_needs_a_base_url_and_a_model(monkeypatch):
+    monkeypatch.setenv("INFERLEARN_BACKEND", "compatible")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("INFERLEARN_MODEL", raising=False)
+    with pytest.raises(RuntimeError, match="OPENAI_BASE_URL"):
+        get_client()
+    with pytest.raises(RuntimeError, match="INFERLEARN_MODEL"):
+        default_model()
+
+
+def test_unknown_backend_is_named(monkeypatch):
+    monkeypatch.setenv("INFERLEARN_BACKEND", "anthropic")
+    with pytest.raises(ValueError, match="'anthropic' is not a backend"):
+        get_client()
+
+
+@pytest.mark.needs_models
+@pytest.mark.slow
+def test_same_code_runs_on_the_compatible_backend(client, monkeypatch):
+    """Point the `compatible` backend at the embedded server: the notebook code is unchanged."""
+    def lesson_cell() -> str:
+        c = get_client()
+        reply = c.chat.completions.create(model=default_model(), max_tokens=5,
+                                          messages=[{"role": "user", "content": "hi"}])
+        return reply.choices[0].message.content
+
+    monkeypatch.setenv("INFERLEARN_BACKEND", "compatible")
+    monkeypatch.setenv("OPENAI_BASE_URL", str(client.base_url))
+    monkeypatch.setenv("INFERLEARN_MODEL", "smollm2-135m-instruct")
+    assert isinstance(lesson_cell(), str)
+
+
+def test_model_override_wins_on_every_backend(monkeypatch):
+    monkeypatch.setenv("INFERLEARN_MODEL", "my-model")
+    for name in ("local", "openai", "compatible"):
+        assert default_model(name) == "my-model"
