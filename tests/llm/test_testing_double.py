@@ -8,8 +8,13 @@ import openai
 import pydantic
 import pytest
 
-from inferlearn.llm.testing import (ScriptedClient, rate_limit_error, server_error, timeout_error,
-                                    tool_call)
+from inferlearn.llm.testing import (
+    ScriptedClient,
+    rate_limit_error,
+    server_error,
+    timeout_error,
+    tool_call,
+)
 
 
 class Contact(pydantic.BaseModel):
