@@ -1,0 +1,1 @@
+"""Evaluation: golden sets, retrieval metrics (trec_eval-exact), judges, runs and regressions."""

@@ -1,0 +1,1 @@
+"""Production patterns: service contract, resilience, budgets, PII, injection defence, prompts, telemetry."""
