@@ -111,3 +111,37 @@ def test_model_override_wins_on_every_backend(monkeypatch):
     monkeypatch.setenv("INFERLEARN_MODEL", "my-model")
     for name in ("local", "openai", "compatible"):
         assert default_model(name) == "my-model"
+
+
+@pytest.mark.needs_models
+@pytest.mark.slow
+def test_serve_command_applies_server_wide_chaos(tmp_path):
+    """`inferlearn serve --chaos ...` faults every request, no header needed."""
+    import httpx
+
+    env = {**os.environ, "INFERLEARN_RUNTIME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inferlearn.llm.commands", "serve", "--port", "0", "--record",
+         "--chaos", "error_rate=1;status=503;retry_after=2"],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not (tmp_path / "server.json").exists():
+            time.sleep(0.2)
+        port = json.loads((tmp_path / "server.json").read_text())["port"]
+        while time.time() < deadline and not daemon.is_healthy(port):
+            time.sleep(0.2)
+        reply = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", timeout=30,
+                           json={"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": "hi"}]})
+        assert reply.status_code == 503 and reply.headers["retry-after"] == "2"
+        assert reply.json()["error"]["code"] == "overloaded"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_serve_rejects_bad_chaos_spec_clearly(tmp_path):
+    env = {**os.environ, "INFERLEARN_RUNTIME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "inferlearn.llm.commands", "serve", "--port", "0",
+                          "--chaos", "error_rate=7"], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "error_rate=7 must be between 0 and 1" in out.stderr
