@@ -1,0 +1,84 @@
+# inferlearn: every target does its own set-up (virtualenv, install, model files) and skips
+# what is already done. Start with `make run` (execute every notebook) or `make test`.
+#
+#   make run       execute every source notebook headlessly (CI-sized), report in build/
+#   make test      the whole test suite (pytest), prints pytest's summary
+#   make lab       build your workspace/ and open JupyterLab on it
+#   make check     grade your own workspace notebooks (NB=path/to/notebook.ipynb for one)
+#   make release   instructors: student release of every phase into build/course/release/
+#   make grade     instructors: autograde build/course/submitted/, feedback, grades.csv + plot
+#   make bench     run benchmarks/*.py, JSON into build/bench/
+#   make clean     remove build/ (never workspace/: that is the learner's work)
+#
+# `make test` and `make run` use their own server folder (build/runtime) and stop the local
+# model server they started when they finish, pass or fail.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+RUNTIME := $(CURDIR)/build/runtime
+JOBS ?= 2
+PYTEST_ARGS ?=
+RUN_ARGS ?=
+NB ?=
+
+STOP_SERVER = $(BIN)/inferlearn serve --stop >/dev/null 2>&1 || true
+
+.PHONY: setup models run test lab check release grade bench clean clean-venv
+
+# -- set-up ----------------------------------------------------------------------------------
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-installs when pyproject.toml changes (new dependency, new range).
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]'
+	touch $@
+
+# Idempotent: a verified model file is never fetched again.
+models: $(INSTALLED)
+	@$(BIN)/inferlearn models install
+
+setup: $(INSTALLED) models
+
+# -- maintainers and CI ----------------------------------------------------------------------
+run test bench: export INFERLEARN_RUNTIME := $(RUNTIME)
+
+run: setup
+	@trap '$(STOP_SERVER)' EXIT; $(BIN)/inferlearn run -j $(JOBS) $(RUN_ARGS)
+
+test: setup
+	@trap '$(STOP_SERVER)' EXIT; $(BIN)/pytest $(PYTEST_ARGS)
+
+bench: setup
+	@mkdir -p build/bench
+	@trap '$(STOP_SERVER)' EXIT; shopt -s nullglob; status=0; found=0; \
+	for script in benchmarks/[!_]*.py; do \
+	  found=1; name=$$(basename $$script .py); name=$${name#bench_}; echo "== $$name -> build/bench/$$name.json"; \
+	  $(BIN)/python $$script --out build/bench/$$name.json || status=1; \
+	done; \
+	if [ $$found = 0 ]; then echo "no benchmarks in benchmarks/ yet"; fi; exit $$status
+
+# -- learners --------------------------------------------------------------------------------
+lab: setup
+	$(BIN)/inferlearn workspace
+	$(BIN)/jupyter lab --notebook-dir=workspace
+
+check: setup
+	$(BIN)/inferlearn check $(NB)
+
+# -- instructors -----------------------------------------------------------------------------
+release: setup
+	$(BIN)/inferlearn release
+
+grade: setup
+	$(BIN)/inferlearn grade
+
+# -- tidying ---------------------------------------------------------------------------------
+clean:
+	rm -rf build .pytest_cache .ruff_cache
+
+clean-venv:
+	rm -rf $(VENV)
