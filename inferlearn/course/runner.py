@@ -83,8 +83,8 @@ def run_parameters(nb: nbformat.NotebookNode, overrides: dict[str, Any], full: b
     return {name: value for name, value in chosen.items() if name in declared}
 
 
-def first_error(path: Path) -> tuple[int | None, str]:
-    """Index and ``ename: evalue`` of the first cell with an error output in a notebook."""
+def first_failure(path: Path) -> tuple[int | None, str]:
+    """Index and error of the first cell that failed (or was still running) in an executed copy."""
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception:
@@ -93,6 +93,8 @@ def first_error(path: Path) -> tuple[int | None, str]:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 return index, f"{output.get('ename')}: {output.get('evalue')}"
+        if cell.get("metadata", {}).get("papermill", {}).get("status") in ("running", "failed"):
+            return index, ""
     return None, ""
 
 
@@ -102,10 +104,12 @@ def describe_failure(exc: BaseException, output: Path) -> tuple[int | None, str]
     ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
     if ename:
         return cell, f"{ename}: {evalue}"
-    found_cell, found_error = first_error(output)
-    message = str(exc).strip().splitlines()
-    error = f"{type(exc).__name__}: {message[-1] if message else ''}"
-    return (cell if cell is not None else found_cell), (found_error or error)
+    found_cell, found_error = first_failure(output)
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip(" -")]
+    error = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    if "Timeout" not in type(exc).__name__ and found_error:
+        error = found_error  # a timeout shows up in the cell as a KeyboardInterrupt: say timeout
+    return (cell if cell is not None else found_cell), error
 
 
 def run_notebook(source: str, output: str, overrides: dict[str, Any], full: bool, timeout: float | None) -> RunResult:
@@ -120,12 +124,12 @@ def run_notebook(source: str, output: str, overrides: dict[str, Any], full: bool
         params = run_parameters(nbformat.read(src, as_version=4), overrides, full)
         papermill.execute_notebook(
             str(src), str(out), parameters=params, cwd=str(src.parent), execution_timeout=timeout,
-            progress_bar=False, log_output=False, request_save_on_cell_execute=False,
+            progress_bar=False, log_output=False, request_save_on_cell_execute=True,
         )
     except Exception as exc:  # a notebook's failure is a result, not a crash of the runner
         cell, error = describe_failure(exc, out)
-        return RunResult(source, "failed", time.monotonic() - started, cell, error[:500], output, params)
-    return RunResult(source, "ok", time.monotonic() - started, output=output, parameters=params)
+        return RunResult(source, "failed", round(time.monotonic() - started, 2), cell, error[:500], output, params)
+    return RunResult(source, "ok", round(time.monotonic() - started, 2), output=output, parameters=params)
 
 
 def collect(course: Course, paths: list[Path] | None) -> list[Path]:

@@ -1,0 +1,189 @@
+"""Grading round trips and the bad-submission batch, on nbgrader 0.9.6 with the course config.
+
+The fixture phase (tests/fixtures/course/phase0_fixture) runs always; every real phase folder
+with notebooks gets the same round trip. Each test builds a private course in a temp folder.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from fixtures.course.submissions import (
+    FIXTURE_PHASE,
+    drop_cell,
+    fill_solutions,
+    hidden_lines,
+    html_text,
+    load,
+    output_text,
+    set_source,
+    submit,
+)
+
+from inferlearn.cli import main
+from inferlearn.course.grading import grade_course
+from inferlearn.course.layout import Course
+from inferlearn.course.release import release_course
+from inferlearn.course.scores import COULD_NOT_GRADE, GRADED, NOT_SUBMITTED
+
+REPO = Path(__file__).resolve().parent.parent
+REAL_PHASES = [REPO / name for name in Course(REPO).phases()]
+PHASES = [pytest.param(FIXTURE_PHASE, id=FIXTURE_PHASE.name)] + [
+    pytest.param(path, id=path.name, marks=pytest.mark.slow) for path in REAL_PHASES
+]
+pytestmark = pytest.mark.timeout(1800)
+
+
+def submit_round_trip(course: Course, phase: str) -> None:
+    """Student "solution" hands in the source notebooks, student "blank" the release as is."""
+    for source in course.phase_notebooks(phase):
+        submit(course.submitted_dir, "solution", phase, source.name, load(source))
+        submit(course.submitted_dir, "blank", phase, source.name,
+               load(course.release_dir / phase / source.name))
+
+
+def assert_no_hidden_text(course: Course, phase: str) -> None:
+    """No hidden test line in the release, in autograded outputs or in feedback HTML."""
+    for source in course.phase_notebooks(phase):
+        lines = hidden_lines(load(source))
+        places = {"release": (course.release_dir / phase / source.name).read_text()}
+        for student in ("solution", "blank"):
+            places[f"autograded outputs ({student})"] = output_text(
+                load(course.autograded_dir / student / phase / source.name))
+            feedback = course.feedback_dir / student / phase / f"{source.stem}.html"
+            places[f"feedback ({student})"] = html_text(feedback.read_text())
+        for where, text in places.items():
+            leaked = [line for line in lines if line in text]
+            assert not leaked, f"hidden test text of {source.name} in the {where}: {leaked}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase_dir", PHASES)
+def test_round_trip_source_full_marks_release_zero_no_hidden_text(make_course, phase_dir):
+    course = make_course(phase_dir, name=f"rt-{phase_dir.name}")
+    phase = phase_dir.name
+    release_course(course, [phase], log=lambda *_: None)
+    if phase_dir == FIXTURE_PHASE:  # else the leak check below would prove nothing
+        assert all(hidden_lines(load(s)) for s in course.phase_notebooks(phase))
+    submit_round_trip(course, phase)
+
+    rows = grade_course(course, timeout=900, log=lambda *_: None)
+
+    by_student = {(r.student, r.notebook): r for r in rows}
+    for source in course.phase_notebooks(phase):
+        full = by_student[("solution", source.stem)]
+        assert full.status == GRADED and full.score == full.max_score, (
+            f"{phase}/{source.name}: the source notebook should autograde to full marks: {full}")
+        blank = by_student[("blank", source.stem)]
+        assert blank.status == GRADED and blank.score == 0, (
+            f"{phase}/{source.name}: the release should execute and score 0: {blank}")
+    assert_no_hidden_text(course, phase)
+
+
+@pytest.fixture(scope="module")
+def batch(make_course):
+    """The fixture phase released, then one good and seven bad submissions graded in one batch."""
+    course = make_course(name="batch")
+    phase = FIXTURE_PHASE.name
+    release_course(course, log=lambda *_: None)
+    release, source = course.release_dir / phase, FIXTURE_PHASE
+
+    def good(name):
+        return fill_solutions(load(release / name), load(source / name))
+
+    inbox = course.submitted_dir
+    submit(inbox, "good", phase, "01_basics.ipynb", good("01_basics.ipynb"))
+    submit(inbox, "good", phase, "02_text.ipynb", good("02_text.ipynb"))
+    submit(inbox, "badjson", phase, "01_basics.ipynb", '{"cells": [ this is not json')
+    submit(inbox, "dies", phase, "01_basics.ipynb",
+           set_source(good("01_basics.ipynb"), "p0-mean-solution", "import os\nos._exit(1)"))
+    submit(inbox, "loop", phase, "01_basics.ipynb",
+           set_source(good("01_basics.ipynb"), "p0-mean-solution", "while True:\n    pass"))
+    submit(inbox, "deleted", phase, "01_basics.ipynb", drop_cell(good("01_basics.ipynb"), "p0-add-tests"))
+    edited = set_source(good("01_basics.ipynb"), "p0-add-solution", "def add(a, b):\n    return a - b")
+    submit(inbox, "edited", phase, "01_basics.ipynb", set_source(edited, "p0-add-tests", "assert True"))
+    flood = "print('x' * 20_000_000)\nprint('y\\n' * 100_000)\ndef add(a, b):\n    return a + b"
+    submit(inbox, "huge", phase, "01_basics.ipynb", set_source(good("01_basics.ipynb"), "p0-add-solution", flood))
+    broken = good("02_text.ipynb")
+    broken.cells[1].source = "import not_a_module_anywhere\nimport re"
+    submit(inbox, "importerr", phase, "02_text.ipynb", broken)
+
+    code = main(["grade", "--root", str(course.root), "--cell-timeout", "5", "--timeout", "120"])
+    with open(course.course_dir / "grades.csv") as handle:
+        rows = {(r["student"], r["notebook"]): r for r in csv.DictReader(handle)}
+    return course, code, rows
+
+
+@pytest.mark.slow
+def test_batch_finishes_and_exports_grades_and_plot(batch):
+    course, code, rows = batch
+    assert code == 0
+    assert (course.course_dir / "grades.png").stat().st_size > 1000
+    assert len({student for student, _ in rows}) == 8
+
+
+@pytest.mark.slow
+def test_good_submission_keeps_full_marks_beside_bad_ones(batch):
+    _, _, rows = batch
+    for name in ("01_basics", "02_text"):
+        row = rows[("good", name)]
+        assert row["status"] == GRADED
+        assert float(row["score"]) == float(row["max_score"]) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student, words", [
+    ("badjson", "not valid JSON"),
+    ("dies", "kernel died"),
+])
+def test_unreadable_or_crashing_submission_is_a_clear_could_not_grade_row(batch, student, words):
+    _, _, rows = batch
+    row = rows[(student, "01_basics")]
+    assert row["status"] == COULD_NOT_GRADE and row["score"] == ""
+    assert words in row["detail"] and "log:" in row["detail"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student, notebook, score, failed", [
+    ("loop", "01_basics", 2.0, "p0-mean-tests"),      # the endless cell is interrupted after 5 s
+    ("deleted", "01_basics", 3.0, ""),                # the deleted test cell is put back and run
+    ("edited", "01_basics", 1.0, "p0-add-tests"),     # the edited locked test is restored
+    ("huge", "01_basics", 3.0, ""),                   # a flood of output is graded, not fatal
+    ("importerr", "02_text", 0.0, "p0-slug-tests"),   # a failing import costs what depends on it
+])
+def test_bad_submission_gets_the_right_score(batch, student, notebook, score, failed):
+    _, _, rows = batch
+    row = rows[(student, notebook)]
+    assert row["status"] == GRADED, row
+    assert float(row["score"]) == score
+    assert row["failed_tests"] == failed
+
+
+@pytest.mark.slow
+def test_missing_notebook_is_zero_not_submitted(batch):
+    _, _, rows = batch
+    row = rows[("importerr", "01_basics")]
+    assert (row["status"], float(row["score"]), float(row["max_score"])) == (NOT_SUBMITTED, 0.0, 3.0)
+
+
+@pytest.mark.slow
+def test_huge_output_is_capped_in_autograded_notebook_and_feedback(batch):
+    course, _, _ = batch
+    graded = course.autograded_dir / "huge" / FIXTURE_PHASE.name / "01_basics.ipynb"
+    feedback = course.feedback_dir / "huge" / FIXTURE_PHASE.name / "01_basics.html"
+    assert graded.stat().st_size < 500_000
+    assert feedback.stat().st_size < 2_000_000
+    assert "output truncated" in graded.read_text()
+
+
+@pytest.mark.slow
+def test_batch_feedback_never_shows_hidden_tests(batch):
+    course, _, _ = batch
+    lines = hidden_lines(load(FIXTURE_PHASE / "01_basics.ipynb"))
+    pages = list(course.feedback_dir.rglob("*.html"))
+    assert len(pages) >= 6
+    for page in pages:
+        text = html_text(page.read_text())
+        assert not [line for line in lines if line in text], page
