@@ -1,0 +1,105 @@
+"""Fusing rankings: reciprocal rank fusion and normalised score blending.
+
+BM25 scores (0 to ~40) and cosine similarities (-1 to 1) live on different scales, so they
+cannot be added as they are. RRF ignores scores and adds ``weight / (k + rank)``; blending
+first normalises each list (min-max to [0, 1], or z-scores), then adds weighted scores::
+
+    fused = reciprocal_rank_fusion([bm25_hits, dense_hits], k=60)
+    blended = blend_scores([bm25_hits, dense_hits], weights=[0.3, 0.7], method="zscore")
+
+Introduced in ``phase2_rag/03_hybrid_search_and_reranking``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from inferlearn.rag.passages import Hit, check_k
+
+NORMALISATIONS = ("minmax", "zscore")
+
+
+def _as_hits(ranking: Sequence[Any], position: int) -> list[Hit]:
+    if isinstance(ranking, (str, bytes)):
+        raise TypeError(f"ranking {position} is a string; give a list of Hits or ids")
+    hits = [Hit(r, 0.0) if isinstance(r, str) else Hit(str(r[0]), float(r[1])) for r in ranking]
+    seen: set[str] = set()
+    for hit in hits:
+        if hit.id in seen:
+            raise ValueError(f"ranking {position} lists {hit.id!r} twice")
+        seen.add(hit.id)
+    return hits
+
+
+def _check_weights(weights: Sequence[float] | None, count: int) -> list[float]:
+    if weights is None:
+        return [1.0] * count
+    weights = list(weights)
+    if len(weights) != count:
+        raise ValueError(f"weights has {len(weights)} values for {count} rankings; give one per ranking")
+    if any(not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0 for w in weights):
+        raise ValueError(f"weights ({weights}) must be finite numbers >= 0")
+    if not any(weights):
+        raise ValueError(f"weights ({weights}) are all zero; at least one must be > 0")
+    return [float(w) for w in weights]
+
+
+def _finish(scores: dict[str, float], order_hint: dict[str, tuple], limit: int | None) -> list[Hit]:
+    if limit is not None:
+        check_k(limit, "limit")
+    ranked = sorted(scores, key=lambda doc: (-scores[doc], order_hint[doc], doc))
+    return [Hit(doc, scores[doc]) for doc in ranked[:limit]]
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[Any]], k: float = 60,
+                           weights: Sequence[float] | None = None, limit: int | None = None) -> list[Hit]:
+    """Fuse ranked lists (Hits, ``(id, score)`` pairs or ids, best first) by
+    ``sum(weight / (k + rank))``; ties go to the better best rank, then the id."""
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k < 0:
+        raise ValueError(f"k ({k!r}) must be a number >= 0 (60 is the usual choice)")
+    lists = [_as_hits(r, i) for i, r in enumerate(rankings)]
+    weights = _check_weights(weights, len(lists))
+    scores: dict[str, float] = {}
+    best: dict[str, tuple] = {}
+    for weight, hits in zip(weights, lists, strict=True):
+        for rank, hit in enumerate(hits, start=1):
+            scores[hit.id] = scores.get(hit.id, 0.0) + weight / (k + rank)
+            best[hit.id] = min(best.get(hit.id, (rank,)), (rank,))
+    return _finish(scores, best, limit)
+
+
+def normalize(hits: Sequence[Any], method: str = "minmax") -> dict[str, float]:
+    """Scores of one list rescaled: ``minmax`` to [0, 1] (all equal -> 1.0) or ``zscore``
+    (mean 0, standard deviation 1; all equal -> 0.0)."""
+    if method not in NORMALISATIONS:
+        raise ValueError(f"method ({method!r}) must be one of {', '.join(NORMALISATIONS)}")
+    hits = _as_hits(hits, 0)
+    if not hits:
+        return {}
+    values = [h.score for h in hits]
+    if any(not math.isfinite(v) for v in values):
+        raise ValueError("scores must be finite numbers to normalise them")
+    if method == "minmax":
+        low, high = min(values), max(values)
+        return {h.id: (h.score - low) / (high - low) if high > low else 1.0 for h in hits}
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    return {h.id: (h.score - mean) / std if std > 0 else 0.0 for h in hits}
+
+
+def blend_scores(results: Sequence[Sequence[Any]], weights: Sequence[float] | None = None,
+                 method: str = "minmax", limit: int | None = None) -> list[Hit]:
+    """Normalise each list of ``(id, score)`` hits, then add weighted scores. A passage missing
+    from a list gets that list's lowest normalised score (it ranked below everything found)."""
+    normalised = [normalize(r, method) for r in results]
+    weights = _check_weights(weights, len(normalised))
+    floors = [min(n.values()) if n else 0.0 for n in normalised]
+    docs: dict[str, tuple] = {}
+    for position, scores in enumerate(normalised):
+        for rank, doc in enumerate(scores, start=1):
+            docs[doc] = min(docs.get(doc, (rank, position)), (rank, position))
+    fused = {doc: sum(w * n.get(doc, floor) for w, n, floor in zip(weights, normalised, floors, strict=True))
+             for doc in docs}
+    return _finish(fused, docs, limit)
