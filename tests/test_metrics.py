@@ -11,8 +11,19 @@ import pytest
 
 from inferlearn.data import shared_datasets_dir
 from inferlearn.evals.metrics import (
-    average_precision, bootstrap_ci, evaluate, mean_scores, ndcg, paired_comparison, parse_metric,
-    precision, ranked_ids, read_trec_qrels, read_trec_run, recall, reciprocal_rank,
+    average_precision,
+    bootstrap_ci,
+    evaluate,
+    mean_scores,
+    ndcg,
+    paired_comparison,
+    parse_metric,
+    precision,
+    ranked_ids,
+    read_trec_qrels,
+    read_trec_run,
+    recall,
+    reciprocal_rank,
 )
 
 SHARED = shared_datasets_dir()
