@@ -93,11 +93,16 @@ def test_an_empty_log_gives_an_empty_frame(tmp_path):
     assert frame.empty and "latency_ms" in frame.columns
 
 
-def test_prompt_or_messages_but_not_both(log):
-    with pytest.raises(ValueError, match="exactly one"):
+def test_a_call_needs_a_prompt_or_messages(log):
+    with pytest.raises(ValueError, match="prompt= .* or messages="):
         log.call(ScriptedClient(["x"]), model="m")
-    with pytest.raises(ValueError, match="exactly one"):
-        log.call(ScriptedClient(["x"]), model="m", prompt=PROMPT, messages=[])
+
+
+def test_messages_rendered_by_hand_are_sent_and_the_prompt_is_logged(log):
+    client = ScriptedClient(["x"])
+    log.call(client, model="m", prompt=PROMPT, messages=[{"role": "user", "content": "mine"}])
+    assert client.calls[0]["messages"] == [{"role": "user", "content": "mine"}]
+    assert log.records()[0]["prompt_hash"] == PROMPT.hash
 
 
 def test_missing_variables_fail_before_any_call(log):

@@ -96,13 +96,15 @@ class CallLog:
              tags: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """Call ``client.chat.completions`` and log the call; returns the completion.
 
-        Give either a ``prompt`` and its ``variables`` or ready ``messages``. A Pydantic class
+        Give a ``prompt`` and its ``variables``, or ready ``messages``, or both (messages you
+        rendered from ``prompt`` yourself: they are sent, the prompt is logged). A Pydantic class
         as ``response_format`` goes through ``.parse`` (``message.parsed`` holds the object).
         Errors are logged with ``status="error"`` and raised again.
         """
-        if (prompt is None) == (messages is None):
-            raise ValueError("give exactly one of prompt= (with variables=) or messages=")
-        if prompt is not None:
+        if prompt is None and messages is None:
+            raise ValueError("give prompt= (with variables=) or messages=, so there is something "
+                             "to send")
+        if messages is None:
             messages = prompt.render(**(variables or {}))
         completions = client.chat.completions
         response_format = kwargs.get("response_format")
