@@ -88,6 +88,14 @@ def test_endpoint_returns_the_team_and_records_cost_per_request(log):
     assert costs["cost_per_1k"] == pytest.approx(total / 2 * 1000) and total > 0
 
 
+def test_a_model_without_a_price_records_null_cost_not_zero(log):
+    _, classifier = llm(['{"team": "sales"}'], log, model="my-ollama-model")
+    http = TestClient(create_app(classifier))
+    assert http.post("/v1/classify", json={"text": "quote please"}).json()["cost_usd"] is None
+    costs = http.get("/v1/costs").json()
+    assert costs["requests"] == 1 and costs["unpriced_requests"] == 1
+
+
 def test_health_names_the_classifier(baseline):
     assert TestClient(create_app(baseline)).get("/health").json() == \
         {"status": "ok", "classifier": "tfidf-logreg"}

@@ -58,7 +58,7 @@ class Classification(BaseModel):
     model: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0  # None: the model has no price in the catalogue
     latency_ms: float = 0.0
 
 
@@ -112,7 +112,7 @@ class LLMClassifier:
         usage = completion.usage
         cost = call_cost(self.model, usage.prompt_tokens, usage.completion_tokens)
         return Classification(team=team, model=self.model, prompt_tokens=usage.prompt_tokens,
-                              completion_tokens=usage.completion_tokens, cost_usd=cost or 0.0,
+                              completion_tokens=usage.completion_tokens, cost_usd=cost,
                               latency_ms=latency_ms)
 
 
@@ -168,7 +168,8 @@ class ClassifyResponse(BaseModel):
     latency_ms: float
     prompt_tokens: int
     completion_tokens: int
-    cost_usd: float
+    cost_usd: float | None = Field(description="USD for this request; null if the model has no "
+                                   "price in the catalogue (inferlearn/llm/models.py)")
 
 
 @dataclass
@@ -181,11 +182,12 @@ class CostLedger:
         self.rows.append(response.model_dump())
 
     def summary(self) -> dict[str, float]:
-        costs = [r["cost_usd"] for r in self.rows]
+        costs = [r["cost_usd"] for r in self.rows if r["cost_usd"] is not None]
         latency = [r["latency_ms"] for r in self.rows]
         n = len(self.rows)
-        return {"requests": n, "total_cost_usd": float(sum(costs)),
-                "cost_per_1k": float(sum(costs) / n * 1000) if n else 0.0,
+        return {"requests": n, "unpriced_requests": n - len(costs),
+                "total_cost_usd": float(sum(costs)),
+                "cost_per_1k": float(sum(costs) / len(costs) * 1000) if costs else 0.0,
                 "p50_ms": float(np.percentile(latency, 50)) if n else 0.0,
                 "p95_ms": float(np.percentile(latency, 95)) if n else 0.0}
 
