@@ -35,6 +35,7 @@ import bisect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Protocol
 
 import numpy as np
@@ -329,7 +330,7 @@ def _prose_units(text: str, start: int, end: int) -> list[tuple[int, int]]:
             continue
         segment = text[a:b]
         edges = [0, *(m.start() for m in _SENTENCE_END.finditer(segment)), len(segment)]
-        for s, e in zip(edges, edges[1:], strict=True):
+        for s, e in pairwise(edges):
             piece = segment[s:e]
             if piece.strip():
                 lead = len(piece) - len(piece.lstrip())
