@@ -87,3 +87,19 @@ def test_content_hash_ignores_outputs_and_metadata_but_not_sources(tmp_path):
     other = tmp_path / "other.ipynb"
     nbformat.write(nb, other)
     assert content_hash(same) == content_hash(source) != content_hash(other)
+
+
+def test_nbgrader_config_closes_the_measured_leaks(repo_root):
+    from traitlets.config.loader import PyFileConfigLoader
+
+    c = PyFileConfigLoader("nbgrader_config.py", path=str(repo_root)).load_config()
+    assert c.CourseDirectory.root == str(repo_root) and c.CourseDirectory.source_directory == "."
+    assert c.CourseDirectory.db_url == f"sqlite:///{repo_root}/build/course/gradebook.db"
+    for step in ("release", "submitted", "autograded", "feedback"):
+        assert getattr(c.CourseDirectory, f"{step}_directory") == f"build/course/{step}"
+    assert c.Execute.timeout == 60
+    assert "--InteractiveShell.xmode=Minimal" in c.Execute.extra_arguments
+    assert c.OverwriteCells.add_missing_cells is True
+    assert "nbgrader.preprocessors.ClearHiddenTests" in c.GenerateFeedback.preprocessors
+    assert "inferlearn.course.limits.LimitOutputSize" in c.Autograde.autograde_preprocessors
+    assert {".env", "__pycache__", ".ipynb_checkpoints", "*.key"} <= set(c.CourseDirectory.ignore)
