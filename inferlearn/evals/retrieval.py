@@ -100,6 +100,7 @@ def evaluate_retrieval(dataset: RetrievalDataset, pipeline: str = "bm25", k: int
     check_k(k)
     if max_queries is not None:
         check_k(max_queries, "max_queries")
+    before = (getattr(embedder, "hits", 0), getattr(embedder, "misses", 0)) if pipeline_obj is None else (0, 0)
     start = time.perf_counter()
     built = pipeline_obj or build_pipeline(pipeline, dataset.passages, embedder=embedder, client=client,
                                            **overrides)
@@ -135,10 +136,11 @@ def evaluate_retrieval(dataset: RetrievalDataset, pipeline: str = "bm25", k: int
         "ingest_passages_per_s": round(len(dataset.passages) / build_seconds, 1) if build_seconds > 0 else None,
         "per_query": {q: {m: round(per_query[m][q], 6) for m in per_query} for q in query_ids},
     }
-    if embedder_used is not None:
-        report["embedding_cache"] = {"model": embedder_used.model, "hits": embedder_used.hits,
-                                     "misses": embedder_used.misses,
-                                     "hit_rate": round(embedder_used.hit_rate, 4)}
+    if embedder_used is not None:  # passages served from the cache while building this pipeline
+        hits = embedder_used.hits - (before[0] if embedder_used is embedder else 0)
+        misses = embedder_used.misses - (before[1] if embedder_used is embedder else 0)
+        report["embedding_cache"] = {"model": embedder_used.model, "hits": hits, "misses": misses,
+                                     "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None}
     return report
 
 

@@ -24,12 +24,12 @@ NORMALISATIONS = ("minmax", "zscore")
 def _as_hits(ranking: Sequence[Any], position: int) -> list[Hit]:
     if isinstance(ranking, (str, bytes)):
         raise TypeError(f"ranking {position} is a string; give a list of Hits or ids")
-    hits = [Hit(r, 0.0) if isinstance(r, str) else Hit(str(r[0]), float(r[1])) for r in ranking]
-    seen: set[str] = set()
-    for hit in hits:
-        if hit.id in seen:
-            raise ValueError(f"ranking {position} lists {hit.id!r} twice")
-        seen.add(hit.id)
+    hits = [r if type(r) is Hit else Hit(r, 0.0) if isinstance(r, str) else Hit(str(r[0]), float(r[1]))
+            for r in ranking]
+    if len({hit.id for hit in hits}) != len(hits):
+        seen: set[str] = set()
+        duplicate = next(h.id for h in hits if h.id in seen or seen.add(h.id))
+        raise ValueError(f"ranking {position} lists {duplicate!r} twice")
     return hits
 
 
@@ -96,10 +96,14 @@ def blend_scores(results: Sequence[Sequence[Any]], weights: Sequence[float] | No
     normalised = [normalize(r, method) for r in results]
     weights = _check_weights(weights, len(normalised))
     floors = [min(n.values()) if n else 0.0 for n in normalised]
-    docs: dict[str, tuple] = {}
-    for position, scores in enumerate(normalised):
-        for rank, doc in enumerate(scores, start=1):
-            docs[doc] = min(docs.get(doc, (rank, position)), (rank, position))
-    fused = {doc: sum(w * n.get(doc, floor) for w, n, floor in zip(weights, normalised, floors, strict=True))
-             for doc in docs}
-    return _finish(fused, docs, limit)
+    base = sum(w * floor for w, floor in zip(weights, floors, strict=True))
+    fused: dict[str, float] = {}
+    first: dict[str, tuple] = {}
+    for position, (weight, scores, floor) in enumerate(zip(weights, normalised, floors, strict=True)):
+        for rank, (doc, score) in enumerate(scores.items(), start=1):
+            fused[doc] = fused.get(doc, base) + weight * (score - floor)
+            if doc not in first:
+                first[doc] = (rank, position)
+            elif rank < first[doc][0]:
+                first[doc] = (rank, position)
+    return _finish(fused, first, limit)

@@ -47,8 +47,8 @@ PIPELINES: dict[str, PipelineConfig] = {
     "bm25": PipelineConfig(description="BM25 (bm25s, English stemmer and stop words) over title + text"),
     "dense": PipelineConfig(sparse=False, dense=True, description="MiniLM-L6 int8 cosine, exact search"),
     "hybrid": PipelineConfig(dense=True, description="BM25 + dense, reciprocal rank fusion (k=60)"),
-    "hybrid_rerank": PipelineConfig(dense=True, reranker="llm",
-                                    description="hybrid, then the local LLM re-ranks the top 20 (yes/no logprobs)"),
+    "hybrid_rerank": PipelineConfig(dense=True, reranker="llm", rerank_depth=10,
+                                    description="hybrid, then the local LLM re-ranks the top 10 (yes/no logprobs)"),
     # The best offline pipeline on SciFact train: equal weights won on both halves of the queries.
     "hybrid_zscore": PipelineConfig(dense=True, fusion="zscore", weights=(0.5, 0.5), depth=1000,
                                     description="BM25 + dense, z-scores blended 0.5/0.5 over each top 1000"),

@@ -81,7 +81,7 @@ class LLMReranker(Reranker):
 
     name = "llm"
 
-    def __init__(self, client: Any = None, model: str | None = None, max_chars: int = 2000,
+    def __init__(self, client: Any = None, model: str | None = None, max_chars: int = 1200,
                  use_title: bool = True) -> None:
         check_k(max_chars, "max_chars")
         if client is None:
