@@ -131,11 +131,34 @@ def test_multi_query_expansion_fuses_the_rewrites(embedder):
     ({"name": "bm25", "depth": 0}, ValueError, r"depth \(0\) must be >= 1"),
     ({"name": "hybrid", "fusion": "max"}, ValueError, r"fusion \('max'\) must be rrf, minmax or zscore"),
     ({"name": "bm25", "sparse": False}, ValueError, "needs a retriever"),
+    ({"name": "bm25", "reranker": "oracle"}, ValueError, r"reranker \('oracle'\) must be None, llm or dense"),
+    ({"name": "dense", "store": "chroma"}, ValueError, "chroma with a store_path"),
 ])
 def test_bad_pipeline_settings_name_the_value(embedder, kwargs, error, message):
     name = kwargs.pop("name")
     with pytest.raises(error, match=message):
         build_pipeline(name, [Passage("a", "text")], embedder=embedder, **kwargs)
+
+
+def test_a_chroma_backed_pipeline_ingests_idempotently(tmp_path, embedder):
+    passages = [Passage(d["_id"], d["text"], {"title": d["title"]}) for d in DOCS]
+    for _ in range(2):
+        pipeline = build_pipeline("dense", passages, embedder=embedder, store="chroma", store_path=str(tmp_path / "c"))
+    assert pipeline.dense.count() == 5
+    assert pipeline.search("rotate API keys", k=1).hits[0].id == "d2"
+
+
+def test_a_custom_reranker_instance_is_used(embedder):
+    from inferlearn.rag.rerank import Reranker
+
+    class Reverse(Reranker):
+        def score(self, query, passages):
+            return list(range(len(passages)))
+
+    passages = [Passage(d["_id"], d["text"]) for d in DOCS]
+    plain = build_pipeline("bm25", passages).search("refunds annual", k=2).ids
+    custom = build_pipeline("bm25", passages, reranker=Reverse()).search("refunds annual", k=2).ids
+    assert custom == list(reversed(plain))
 
 
 def test_bad_k_in_search(embedder):
@@ -199,3 +222,14 @@ def _logprobs_reply(p_yes: float) -> ChatCompletion:
         "choices": [{"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": "yes"},
                      "logprobs": {"content": [{"token": "yes", "logprob": -0.1, "bytes": None,
                                                "top_logprobs": tops}]}}]})
+
+
+def test_cli_evaluates_the_course_golden_set(capsys):
+    from inferlearn.data import data_dir
+
+    if not (data_dir() / "golden" / "golden.jsonl").exists():
+        pytest.skip("data/golden/golden.jsonl is not there yet")
+    code = main(["eval", "retrieval", "--dataset", "golden", "--split", "dev", "--pipeline", "bm25",
+                 "--golden-unit", "pages", "--max-queries", "5"])
+    captured = capsys.readouterr()
+    assert code == 0 and "golden [dev]" in captured.err and "bm25" in captured.out

@@ -101,6 +101,10 @@ class Pipeline:
             raise ValueError("a pipeline needs a retriever: set sparse=True, dense=True or both")
         if config.expansion not in (None, "multi_query", "hyde"):
             raise ValueError(f"expansion ({config.expansion!r}) must be None, multi_query or hyde")
+        if config.reranker not in (None, "llm", "dense") and reranker is None:
+            raise ValueError(f"reranker ({config.reranker!r}) must be None, llm or dense (or pass a Reranker)")
+        if config.store not in ("exact", "chroma") or (config.store == "chroma" and not config.store_path):
+            raise ValueError(f"store ({config.store!r}) must be exact, or chroma with a store_path")
         self.name, self.config, self.client = name, config, client
         self._embedder, self._reranker = embedder, reranker
         self.passages: dict[str, Passage] = {}
@@ -133,8 +137,6 @@ class Pipeline:
 
         if self.config.store == "exact":
             return ExactIndex.build(passages, self._embedder, use_title=self.config.use_title)
-        if self.config.store != "chroma" or not self.config.store_path:
-            raise ValueError(f"store ({self.config.store!r}) must be exact, or chroma with a store_path")
         store = ChromaStore(Path(self.config.store_path), f"pipeline-{self.name}", embedder=self._embedder)
         store.upsert(passages, use_title=self.config.use_title, prune=True)
         return store
@@ -157,10 +159,8 @@ class Pipeline:
 
             if self.config.reranker == "llm":
                 self._reranker = LLMReranker(self.client)
-            elif self.config.reranker == "dense":
-                self._reranker = DenseRescorer(self._embedder, use_title=self.config.use_title)
             else:
-                raise ValueError(f"reranker ({self.config.reranker!r}) must be None, llm or dense")
+                self._reranker = DenseRescorer(self._embedder, use_title=self.config.use_title)
         return self._reranker
 
     def _queries(self, query: str, clock: _Clock) -> list[str]:
@@ -227,10 +227,12 @@ def build_pipeline(name: str, passages: list[Any], embedder: Any = None, client:
 
     ``embedder``: a model id, an ``Embedder`` or a ``CachedEmbedder`` (default MiniLM, cached).
     ``client``: chat client for LLM re-ranking / expansion (default ``get_client()``).
-    ``reranker``: any ``Reranker`` to use instead of the configured one.
+    ``reranker``: any ``Reranker`` to use instead of the configured one (or a name: llm, dense).
     """
     if name not in PIPELINES:
         raise ValueError(f"unknown pipeline {name!r}; choose one of {', '.join(PIPELINES)}")
+    if isinstance(reranker, str):  # a name ("llm", "dense") is a setting, not an instance
+        overrides["reranker"], reranker = reranker, None
     unknown = sorted(set(overrides) - set(PipelineConfig.__dataclass_fields__))
     if unknown:
         raise ValueError(f"unknown pipeline setting {unknown[0]!r}; settings are "
