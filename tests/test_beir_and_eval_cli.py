@@ -133,6 +133,7 @@ def test_multi_query_expansion_fuses_the_rewrites(embedder):
     ({"name": "bm25", "sparse": False}, ValueError, "needs a retriever"),
     ({"name": "bm25", "reranker": "oracle"}, ValueError, r"reranker \('oracle'\) must be None, llm or dense"),
     ({"name": "dense", "store": "chroma"}, ValueError, "chroma with a store_path"),
+    ({"name": "bm25", "rerank_weight": 2}, ValueError, r"rerank_weight \(2\) must be between 0 and 1"),
 ])
 def test_bad_pipeline_settings_name_the_value(embedder, kwargs, error, message):
     name = kwargs.pop("name")
@@ -159,6 +160,8 @@ def test_a_custom_reranker_instance_is_used(embedder):
     plain = build_pipeline("bm25", passages).search("refunds annual", k=2).ids
     custom = build_pipeline("bm25", passages, reranker=Reverse()).search("refunds annual", k=2).ids
     assert custom == list(reversed(plain))
+    blended = build_pipeline("bm25", passages, reranker=Reverse(), rerank_weight=0.0).search("refunds annual", k=2)
+    assert blended.ids == plain  # weight 0: the first stage's order stands
 
 
 def test_bad_k_in_search(embedder):

@@ -23,7 +23,9 @@ from inferlearn.rag.passages import Hit, Passage, as_passages, check_k, check_qu
 @dataclass(frozen=True)
 class PipelineConfig:
     """What a pipeline does. ``fusion`` is ``rrf``, ``minmax`` or ``zscore`` (when both
-    retrievers are on); ``reranker`` is None, ``llm`` or ``dense``; ``expansion`` is None,
+    retrievers are on); ``reranker`` is None, ``llm`` or ``dense``, applied to the top
+    ``rerank_depth``: with ``rerank_weight`` None the re-ranker's order replaces the first stage's,
+    with a weight w the two are blended (z-scores, 1 - w and w); ``expansion`` is None,
     ``multi_query`` or ``hyde`` (both need a chat client)."""
 
     sparse: bool = True
@@ -39,6 +41,7 @@ class PipelineConfig:
     weights: tuple[float, float] = (1.0, 1.0)
     reranker: str | None = None
     rerank_depth: int = 20
+    rerank_weight: float | None = None
     expansion: str | None = None
     description: str = ""
 
@@ -95,6 +98,8 @@ class Pipeline:
                  reranker: Any = None) -> None:
         check_k(config.depth, "depth")
         check_k(config.rerank_depth, "rerank_depth")
+        if config.rerank_weight is not None and not 0 <= config.rerank_weight <= 1:
+            raise ValueError(f"rerank_weight ({config.rerank_weight!r}) must be between 0 and 1, or None")
         if config.fusion not in ("rrf", "minmax", "zscore"):
             raise ValueError(f"fusion ({config.fusion!r}) must be rrf, minmax or zscore")
         if not (config.sparse or config.dense):
@@ -217,6 +222,9 @@ class Pipeline:
             top = hits[: self.config.rerank_depth]
             with clock.stage("rerank"):
                 reranked = self.reranker().rerank(query, [self.passages[h.id] for h in top])
+                if self.config.rerank_weight is not None:
+                    w = self.config.rerank_weight
+                    reranked = blend_scores([top, reranked], weights=[1 - w, w], method="zscore")
             hits = reranked + hits[len(top):]
         return Retrieval(hits[:k], clock.timings)
 
