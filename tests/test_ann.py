@@ -132,6 +132,7 @@ def test_sweep_rejects_empty_settings_and_inputs():
         hnsw_sweep(random_unit(5, 4), np.zeros((0, 4)), ef_values=[10])
 
 
-def test_exact_point_reports_recall_one_and_latencies():
-    point = exact_point(random_unit(100, 8), random_unit(4, 8, seed=2), k=5)
+@pytest.mark.parametrize("threads", [1, None])
+def test_exact_point_reports_recall_one_and_latencies(threads):
+    point = exact_point(random_unit(100, 8), random_unit(4, 8, seed=2), k=5, threads=threads)
     assert point["recall"] == 1.0 and point["latency_ms_p95"] >= point["latency_ms_p50"] > 0
