@@ -1,69 +1,15 @@
-"""Comparing retrieval stages on a golden slice: sampling, corpus slices, page rankings, tables."""
+"""Comparing retrieval stages: page rankings from chunk hits, one table of metrics per run."""
 
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import pytest
 
-from inferlearn.evals.compare import (
-    corpus_slice,
-    page_ranking,
-    qrels_for,
-    restrict,
-    sample_golden,
-    score_runs,
-)
+from inferlearn.evals.compare import page_ranking, restrict, score_runs
 from inferlearn.rag.passages import Hit
 
-DOCS = [SimpleNamespace(id=f"d{n}") for n in range(10)]
 ITEMS = [{"id": "q1", "doc_ids": ["d3"]}, {"id": "q2", "doc_ids": ["d5", "d3"]}, {"id": "q3", "doc_ids": []}]
-
-
-def test_sample_is_reproducible_and_filters_by_type_and_answerability():
-    first = sample_golden("dev", n=5, seed=3)
-    assert [i["id"] for i in first] == [i["id"] for i in sample_golden("dev", n=5, seed=3)]
-    assert [i["id"] for i in first] != [i["id"] for i in sample_golden("dev", n=5, seed=4)]
-    assert all(i["split"] == "dev" for i in first)
-    unanswerable = sample_golden("dev", answerable=False)
-    assert unanswerable and all(not i["doc_ids"] for i in unanswerable)
-    assert all(i["type"] == "version_sensitive" for i in sample_golden("dev", types=["version_sensitive"]))
-    assert sample_golden("dev", n=0) == []
-
-
-@pytest.mark.parametrize("bad", [-1, 2.5, True])
-def test_sample_rejects_a_bad_n(bad):
-    with pytest.raises(ValueError, match="n"):
-        sample_golden("dev", n=bad)
-
-
-def test_sample_rejects_an_unknown_type():
-    with pytest.raises(ValueError, match="factiod"):
-        sample_golden("dev", types=["factiod"])
-
-
-def test_slice_keeps_needed_pages_then_includes_then_distractors():
-    chosen = [d.id for d in corpus_slice(ITEMS, DOCS, n_docs=4, seed=1, include=["d9"])]
-    assert {"d3", "d5", "d9"} <= set(chosen) and len(chosen) == 4
-    assert chosen == sorted(chosen)
-    assert chosen == [d.id for d in corpus_slice(ITEMS, DOCS, n_docs=4, seed=1, include=["d9"])]
-
-
-def test_slice_never_drops_a_needed_page_and_none_means_everything():
-    assert [d.id for d in corpus_slice(ITEMS, DOCS, n_docs=1)] == ["d3", "d5"]
-    assert len(corpus_slice(ITEMS, DOCS, n_docs=None)) == len(DOCS)
-
-
-def test_slice_names_an_unknown_page_and_a_bad_size():
-    with pytest.raises(KeyError, match="nope"):
-        corpus_slice([{"id": "q", "doc_ids": ["nope"]}], DOCS, n_docs=3)
-    with pytest.raises(ValueError, match="n_docs"):
-        corpus_slice(ITEMS, DOCS, n_docs=0)
-
-
-def test_qrels_leave_out_unanswerable_questions():
-    assert qrels_for(ITEMS) == {"q1": {"d3": 1}, "q2": {"d5": 1, "d3": 1}}
 
 
 def test_page_ranking_takes_ids_hits_and_pairs_and_keeps_each_page_at_its_best_rank():
@@ -77,7 +23,7 @@ def test_page_ranking_takes_ids_hits_and_pairs_and_keeps_each_page_at_its_best_r
 
 
 def test_score_runs_scores_each_run_on_the_questions_it_answered():
-    qrels = qrels_for(ITEMS)
+    qrels = {"q1": {"d3": 1}, "q2": {"d5": 1, "d3": 1}}
     runs = {"perfect": {"q1": ["d3"], "q2": ["d5", "d3"]}, "second": {"q1": ["d0", "d3"]},
             "empty": {}, "blank": {"q1": []}}
     table = score_runs(qrels, runs)

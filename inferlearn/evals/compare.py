@@ -1,13 +1,11 @@
-"""Compare retrieval stages on a slice of the golden set, in one table.
+"""Compare retrieval stages on the golden set, one row per stage, scored the same way.
 
 A notebook that measures each stage of a pipeline (BM25, dense, fusion, re-ranking, expansion)
-needs the same three steps every time: pick a sample of questions, index the pages they need
-(plus distractors, so retrieval is not trivial), and score many runs the same way::
+runs every stage over the same questions and wants one table of page-level metrics::
 
-    questions = sample_golden("dev", n=15, seed=7, answerable=True)
-    docs = corpus_slice(questions, load_corpus(), n_docs=30, seed=7)
-    ...  # index chunks of docs, search each question with each stage
-    table = score_runs(qrels_for(questions), {"bm25": bm25_run, "dense": dense_run}, doc_of)
+    sample = golden_sample("dev", n_questions=15, n_docs=30)   # inferlearn.evals.sample
+    ...  # index chunks of sample.docs, search each question with each stage
+    table = score_runs(sample.qrels, {"bm25": bm25_run, "dense": dense_run}, doc_of)
 
 Runs map a question id to a ranking: ids, ``Hit``s or ``(id, score)`` pairs, best first. When
 the ranking holds chunks and the golden set judges pages, ``doc_of`` (chunk id -> page id) turns
@@ -17,7 +15,6 @@ Introduced in ``phase2_rag/03_hybrid_search_and_reranking``.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -26,59 +23,6 @@ import pandas as pd
 from inferlearn.evals.metrics import evaluate, mean_scores, parse_metric
 
 METRICS = ("recall@5", "mrr@10", "ndcg@10")
-
-
-def sample_golden(split: str | None = "dev", n: int | None = None, seed: int = 7,
-                  types: Iterable[str] | None = None, answerable: bool | None = None) -> list[dict[str, Any]]:
-    """Golden items of ``split``, shuffled with ``seed``, first ``n`` of them (None: all).
-
-    ``types`` keeps only those question types; ``answerable=True`` keeps questions with pages,
-    ``False`` only the unanswerable ones. The same seed always gives the same sample.
-    """
-    from inferlearn.evals.golden import TYPES, load_golden
-
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
-        raise ValueError(f"n ({n!r}) must be a whole number >= 0, or None for every question")
-    items = load_golden(split)
-    if types is not None:
-        wanted = set(types)
-        unknown = sorted(wanted - set(TYPES))
-        if unknown:
-            raise ValueError(f"unknown question type {unknown[0]!r}; types are {', '.join(TYPES)}")
-        items = [i for i in items if i["type"] in wanted]
-    if answerable is not None:
-        items = [i for i in items if bool(i["doc_ids"]) == answerable]
-    items = sorted(items, key=lambda i: i["id"])
-    random.Random(seed).shuffle(items)
-    return items if n is None else items[:n]
-
-
-def corpus_slice(items: Iterable[Mapping[str, Any]], docs: Sequence[Any], n_docs: int | None = None,
-                 seed: int = 7, include: Iterable[str] = ()) -> list[Any]:
-    """The pages the questions need, then the ``include`` ids, then random others up to ``n_docs``.
-
-    ``docs`` are corpus ``Doc``s (anything with an ``id``). Needed pages are never dropped, so the
-    slice can be larger than ``n_docs``; ``n_docs=None`` returns every page. Sorted by id.
-    """
-    if n_docs is not None and (isinstance(n_docs, bool) or not isinstance(n_docs, int) or n_docs < 1):
-        raise ValueError(f"n_docs ({n_docs!r}) must be a whole number >= 1, or None for the whole corpus")
-    by_id = {d.id: d for d in docs}
-    if n_docs is None:
-        return sorted(by_id.values(), key=lambda d: d.id)
-    needed = [d for i in items for d in i.get("doc_ids", [])] + list(include)
-    missing = sorted({d for d in needed if d not in by_id})
-    if missing:
-        raise KeyError(f"page {missing[0]!r} is not in the corpus given ({len(by_id)} pages)")
-    chosen = list(dict.fromkeys(needed))
-    others = sorted(set(by_id) - set(chosen))
-    random.Random(seed).shuffle(others)
-    chosen += others[: max(0, n_docs - len(chosen))]
-    return sorted((by_id[d] for d in chosen), key=lambda d: d.id)
-
-
-def qrels_for(items: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
-    """``{question id: {page id: 1}}`` for the answerable items (unanswerable ones have none)."""
-    return {i["id"]: {d: 1 for d in i["doc_ids"]} for i in items if i.get("doc_ids")}
 
 
 def _hit_id(hit: Any) -> str:
