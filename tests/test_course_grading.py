@@ -16,6 +16,7 @@ from fixtures.course.submissions import (
     fill_solutions,
     hidden_lines,
     html_text,
+    leaked_lines,
     load,
     output_text,
     set_source,
@@ -55,7 +56,7 @@ def assert_no_hidden_text(course: Course, phase: str) -> None:
             feedback = course.feedback_dir / student / phase / f"{source.stem}.html"
             places[f"feedback ({student})"] = html_text(feedback.read_text())
         for where, text in places.items():
-            leaked = [line for line in lines if line in text]
+            leaked = leaked_lines(lines, text)
             assert not leaked, f"hidden test text of {source.name} in the {where}: {leaked}"
 
 
@@ -185,5 +186,4 @@ def test_batch_feedback_never_shows_hidden_tests(batch):
     pages = list(course.feedback_dir.rglob("*.html"))
     assert len(pages) >= 6
     for page in pages:
-        text = html_text(page.read_text())
-        assert not [line for line in lines if line in text], page
+        assert not leaked_lines(lines, html_text(page.read_text())), page
