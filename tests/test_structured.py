@@ -194,3 +194,13 @@ def test_extract_ticket_fields_uses_the_schema_mode_and_returns_records():
     assert client.calls[0]["response_format"]["type"] == "json_schema"
     assert records([run])[0]["severity"] == "sev1"
     assert records([run_extraction(ScriptedClient(["x"]), TICKET, Contact, 0)]) == [None]
+
+
+def test_the_schema_format_drops_title_keys_but_keeps_a_field_named_title():
+    class Doc(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        title: str
+
+    schema = response_format_for(Doc, "json_schema")["json_schema"]["schema"]
+    assert "title" not in schema and "title" in schema["properties"]
+    assert "title" not in schema["properties"]["title"] and schema["required"] == ["title"]

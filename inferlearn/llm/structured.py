@@ -165,7 +165,17 @@ def response_format_for(model_cls: type[BaseModel], mode: str) -> dict | None:
         return {"type": "json_object"}
     from openai.lib._parsing._completions import type_to_response_format_param
 
-    return dict(type_to_response_format_param(model_cls))  # exactly what .parse() would send
+    fmt = dict(type_to_response_format_param(model_cls))  # what .parse() would send, ...
+    fmt["json_schema"] = dict(fmt["json_schema"], schema=_without_titles(fmt["json_schema"]["schema"]))
+    return fmt  # ... less the "title" keys: they cost prompt tokens and constrain nothing
+
+
+def _without_titles(node: Any) -> Any:
+    if isinstance(node, dict):  # a property *named* "title" has a dict value and is kept
+        return {k: _without_titles(v) for k, v in node.items() if not (k == "title" and isinstance(v, str))}
+    if isinstance(node, list):
+        return [_without_titles(v) for v in node]
+    return node
 
 
 def _check_arguments(text: Any, model_cls: Any, max_retries: Any) -> None:
@@ -288,17 +298,15 @@ Currency = Literal["USD", "EUR", "GBP", "CAD", "INR"]
 EMAIL_PATTERN = r'^[^@ "]{1,40}@[^@ "]{1,40}$'  # bounded, so constrained decoding always ends
 
 TICKET_INSTRUCTIONS = (
-    "You read support tickets sent to Larkspur Streams, an event-streaming SaaS. Extract:\n"
-    "customer_name: the person who wrote the ticket, as written; null if not given.\n"
-    "email: the writer's own email address, as written; null if not given.\n"
-    "account_id: the account the ticket is about, ACC- and 6 digits; null if not given.\n"
-    "product: streams, queues, connect, console, sdk, billing (invoices, prices, plans) or "
-    "platform (compliance, SLA, regions, legal).\n"
-    "severity: sev1 production down, sev2 degraded or blocked, sev3 question or routine "
-    "request, sev4 feature request.\n"
-    "date: the date of the past event the ticket is about, as YYYY-MM-DD; null if no date is "
-    "written.\n"
-    "amount: the main money amount as a number, and currency its code; both null if none.")
+    "Extract fields from a support ticket sent to Larkspur Streams (event streaming SaaS). "
+    "Use null when the ticket does not say.\n"
+    "customer_name, email: the writer's own, as written.\n"
+    "account_id: ACC- and 6 digits, as written.\n"
+    "product: billing for invoices, prices, plans; platform for compliance, SLA, legal.\n"
+    "severity: sev1 production down, sev2 degraded or blocked, sev3 question, sev4 feature "
+    "request.\n"
+    "date: the past event's date as YYYY-MM-DD.\n"
+    "amount: the main money amount, a number; currency: its code.")
 
 
 class TicketFields(BaseModel):
