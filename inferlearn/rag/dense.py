@@ -188,6 +188,13 @@ def _as_embedder(embedder: CachedEmbedder | Embedder | str | None) -> CachedEmbe
     return embedder if isinstance(embedder, CachedEmbedder) else CachedEmbedder(embedder)
 
 
+def cosine_scores(vectors: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Dot products of unit ``vectors`` (n, d) with one unit ``vector``. einsum, not BLAS: a
+    single query gains nothing from BLAS threads, and on a busy machine their wake-ups cost
+    tens of milliseconds at p95 (measured: 0.05 ms p50 but 14-24 ms p95 with ``@``)."""
+    return np.einsum("ij,j->i", vectors, np.asarray(vector, dtype=np.float32))
+
+
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     if k >= len(scores):
         return np.argsort(-scores, kind="stable")
@@ -227,12 +234,13 @@ class ExactIndex:
         check_k(k)
         if not self.ids:
             return []
-        scores = self.vectors @ np.asarray(vector, dtype=np.float32)
+        scores = cosine_scores(self.vectors, vector)
         if where:
             keep = np.fromiter((matches(m, where) for m in self.metadata), dtype=bool, count=len(self.ids))
             scores = np.where(keep, scores, -np.inf)
         order = _top_k(scores, min(k, len(scores)))
-        return [Hit(self.ids[i], float(scores[i])) for i in order if np.isfinite(scores[i])]
+        order = order[np.isfinite(scores[order])].tolist()
+        return list(map(Hit, [self.ids[i] for i in order], scores[order].tolist()))
 
     def similarity(self, query: str, ids: list[str]) -> list[float]:
         """Cosine of ``query`` to each passage in ``ids`` (for dense re-scoring)."""
@@ -242,7 +250,7 @@ class ExactIndex:
         if not ids:
             return []
         vector = self.embedder.embed_query(query)
-        return [float(s) for s in self.vectors[[self._row[i] for i in ids]] @ vector]
+        return cosine_scores(self.vectors[[self._row[i] for i in ids]], vector).tolist()
 
 
 def _chroma_metadata(metadata: Mapping[str, Any]) -> dict | None:

@@ -12,9 +12,12 @@ Introduced in ``phase2_rag/03_hybrid_search_and_reranking``.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from inferlearn.rag.passages import Hit, check_k
 
@@ -49,8 +52,9 @@ def _check_weights(weights: Sequence[float] | None, count: int) -> list[float]:
 def _finish(scores: dict[str, float], order_hint: dict[str, tuple], limit: int | None) -> list[Hit]:
     if limit is not None:
         check_k(limit, "limit")
-    ranked = sorted(scores, key=lambda doc: (-scores[doc], order_hint[doc], doc))
-    return [Hit(doc, scores[doc]) for doc in ranked[:limit]]
+    key = lambda doc: (-scores[doc], order_hint[doc], doc)  # noqa: E731
+    ranked = sorted(scores, key=key) if limit is None else heapq.nsmallest(limit, scores, key=key)
+    return [Hit(doc, scores[doc]) for doc in ranked]
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[Any]], k: float = 60,
@@ -78,15 +82,16 @@ def normalize(hits: Sequence[Any], method: str = "minmax") -> dict[str, float]:
     hits = _as_hits(hits, 0)
     if not hits:
         return {}
-    values = [h.score for h in hits]
-    if any(not math.isfinite(v) for v in values):
+    values = np.fromiter((h.score for h in hits), dtype=float, count=len(hits))
+    if not np.all(np.isfinite(values)):
         raise ValueError("scores must be finite numbers to normalise them")
     if method == "minmax":
-        low, high = min(values), max(values)
-        return {h.id: (h.score - low) / (high - low) if high > low else 1.0 for h in hits}
-    mean = sum(values) / len(values)
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-    return {h.id: (h.score - mean) / std if std > 0 else 0.0 for h in hits}
+        low, high = values.min(), values.max()
+        scaled = (values - low) / (high - low) if high > low else np.ones_like(values)
+    else:
+        std = values.std()
+        scaled = (values - values.mean()) / std if std > 0 else np.zeros_like(values)
+    return dict(zip([h.id for h in hits], scaled.tolist(), strict=True))
 
 
 def blend_scores(results: Sequence[Sequence[Any]], weights: Sequence[float] | None = None,

@@ -198,11 +198,11 @@ class Pipeline:
             lists.append((hits, cfg.weights[1] if self.sparse is not None else 1.0))
         return lists
 
-    def _fuse(self, lists: list[tuple[list[Hit], float]]) -> list[Hit]:
+    def _fuse(self, lists: list[tuple[list[Hit], float]], limit: int) -> list[Hit]:
         rankings, weights = [h for h, _ in lists], [w for _, w in lists]
         if self.config.fusion == "rrf":
-            return reciprocal_rank_fusion(rankings, k=self.config.rrf_k, weights=weights)
-        return blend_scores(rankings, weights=weights, method=self.config.fusion)
+            return reciprocal_rank_fusion(rankings, k=self.config.rrf_k, weights=weights, limit=limit)
+        return blend_scores(rankings, weights=weights, method=self.config.fusion, limit=limit)
 
     def search(self, query: str, k: int = 10, where: Mapping | None = None) -> Retrieval:
         """The top ``k`` passages for ``query`` and per-stage timings (ms)."""
@@ -217,7 +217,7 @@ class Pipeline:
             hits = lists[0][0]
         else:
             with clock.stage("fusion"):
-                hits = self._fuse(lists)
+                hits = self._fuse(lists, max(k, self.config.rerank_depth if self.config.reranker else k))
         if self.config.reranker and hits:
             top = hits[: self.config.rerank_depth]
             with clock.stage("rerank"):

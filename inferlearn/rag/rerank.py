@@ -132,8 +132,10 @@ class DenseRescorer(Reranker):
     def score(self, query: str, passages: list[Passage]) -> list[float]:
         if not query.strip():
             return [0.0] * len(passages)
+        from inferlearn.rag.dense import cosine_scores
+
         vectors = self.embedder.embed([passage_text(p, self.use_title) for p in passages])
-        return [float(s) for s in vectors @ self.embedder.embed_query(query)]
+        return cosine_scores(vectors, self.embedder.embed_query(query)).tolist()
 
 
 class CrossEncoderReranker(Reranker):

@@ -123,8 +123,8 @@ class BM25Index:
         candidates = np.flatnonzero(scores > 0)
         if len(candidates) > k:
             candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
-        order = candidates[np.lexsort((candidates, -scores[candidates]))]
-        return [Hit(self.ids[i], float(scores[i])) for i in order]
+        order = candidates[np.lexsort((candidates, -scores[candidates]))].tolist()
+        return list(map(Hit, [self.ids[i] for i in order], scores[order].astype(float).tolist()))
 
     def save(self, folder: str | Path) -> Path:
         """Write the index, ids, metadata and parameters to ``folder``."""
