@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 OFFLINE = "bm25,dense,hybrid,hybrid_zscore"
+EXTRA = ("recall@5", "recall@100", "map@100")
 
 
 def _summary(report: dict) -> dict:
@@ -55,7 +56,7 @@ def _run_dataset(dataset, names: list[str], embedder, llm_sample: int, rerank_de
                  "queries": len(dataset.queries), "pipelines": {}}
     for name in names:
         print(f"  {dataset.name}: {name} ...", file=sys.stderr, flush=True)
-        report = evaluate_retrieval(dataset, name, k=10, embedder=embedder)
+        report = evaluate_retrieval(dataset, name, k=10, embedder=embedder, extra_metrics=EXTRA)
         out["pipelines"][name] = _summary(report)
         print(f"    nDCG@10 {report['metrics']['ndcg@10']:.4f}  p95 {report['latency_ms']['p95']:.1f} ms",
               file=sys.stderr, flush=True)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from inferlearn.evals.beir import RetrievalDataset, load_beir
-from inferlearn.evals.metrics import evaluate, mean_scores
+from inferlearn.evals.metrics import evaluate, mean_scores, parse_metric
 from inferlearn.rag.passages import Hit, as_passages, check_k
 
 GOLDEN_UNITS = ("chunks", "pages", "sections")
@@ -75,9 +75,9 @@ def collapse_to_docs(hits: list[Hit], doc_of: Mapping[str, str]) -> list[Hit]:
     return list(seen.values())
 
 
-def metric_names(k: int) -> list[str]:
-    """The metrics every report holds: nDCG@10, recall@k, MRR@10, P@k (deduplicated)."""
-    return list(dict.fromkeys(["ndcg@10", f"recall@{k}", "mrr@10", f"P@{k}"]))
+def metric_names(k: int, extra: tuple[str, ...] = ()) -> list[str]:
+    """The metrics every report holds: nDCG@10, recall@k, MRR@10, P@k, then ``extra``."""
+    return list(dict.fromkeys(["ndcg@10", f"recall@{k}", "mrr@10", f"P@{k}", *extra]))
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -89,11 +89,13 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 def evaluate_retrieval(dataset: RetrievalDataset, pipeline: str = "bm25", k: int = 10,
                        max_queries: int | None = None, embedder: Any = None, client: Any = None,
-                       pipeline_obj: Any = None, **overrides: Any) -> dict[str, Any]:
+                       pipeline_obj: Any = None, extra_metrics: tuple[str, ...] = (),
+                       **overrides: Any) -> dict[str, Any]:
     """Build ``pipeline`` over the dataset's passages, run every judged query, and report
     mean metrics, per-query metrics, query latency p50/p95 (ms), per-stage times and build time.
 
-    ``pipeline_obj``: an already built pipeline to reuse (then ``pipeline`` is only a label).
+    ``pipeline_obj``: an already built pipeline to reuse (then ``pipeline`` is only a label);
+    ``extra_metrics``: more metric names to report (``recall@5``, ``map``...).
     """
     from inferlearn.rag.pipelines import build_pipeline
 
@@ -106,7 +108,9 @@ def evaluate_retrieval(dataset: RetrievalDataset, pipeline: str = "bm25", k: int
                                            **overrides)
     build_seconds = time.perf_counter() - start
     doc_of = _doc_of(dataset)
-    depth = max(k, 10) * (5 if doc_of else 1)
+    names = metric_names(k, tuple(extra_metrics))
+    cutoffs = [spec.k or 100 for spec in map(parse_metric, names)]
+    depth = max(k, 10, *cutoffs) * (5 if doc_of else 1)
     query_ids = list(dataset.queries)[:max_queries]
     if query_ids:  # warm-up, not timed: first-call costs (lazy imports, page-ins)
         built.search(dataset.queries[query_ids[0]], k=depth)
@@ -122,7 +126,7 @@ def evaluate_retrieval(dataset: RetrievalDataset, pipeline: str = "bm25", k: int
         hits = collapse_to_docs(result.hits, doc_of) if doc_of else result.hits
         run[qid] = {h.id: len(hits) - rank for rank, h in enumerate(hits)}  # rank order, no ties
     qrels = {q: dataset.qrels[q] for q in query_ids}
-    per_query = evaluate(qrels, run, metric_names(k))
+    per_query = evaluate(qrels, run, names)
     embedder_used = getattr(built, "embedder", None)
     report = {
         "dataset": dataset.name, "split": dataset.split, "pipeline": pipeline,
