@@ -34,7 +34,7 @@ def wrong_answers(phase: str) -> dict[str, str]:
     return merged
 
 
-def tests_after(nb, solution_id: str) -> list[str]:
+def following_tests(nb, solution_id: str) -> list[str]:
     """grade_ids of the graded test cells between a solution cell and the next solution cell."""
     found, out = False, []
     for cell in nb.cells:
@@ -69,10 +69,10 @@ def test_each_wrong_answer_loses_points(make_course, phase):
     expected: dict[str, list[str]] = {}
     for source in course.phase_notebooks(phase):
         nb = load(source)
-        mine = [gid for gid in wrong if tests_after(nb, gid)]
+        mine = [gid for gid in wrong if following_tests(nb, gid)]
         for gid in mine:
             set_source(nb, gid, wrong[gid])
-            expected[gid] = tests_after(nb, gid)
+            expected[gid] = following_tests(nb, gid)
         submit(course.submitted_dir, "wrong", phase, source.name, nb)
     rows = grade_course(course, timeout=900, log=lambda *_: None)
     failed = {f.grade_id for r in rows for f in r.failed}
