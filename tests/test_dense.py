@@ -130,6 +130,7 @@ def store(tmp_path, cache):
 
 
 def test_ingesting_twice_leaves_the_same_count(store, cache):
+    assert store.upsert([]) == 0
     assert store.upsert(PASSAGES) == 4
     misses = store.embedder.misses
     assert store.upsert(PASSAGES) == 4
