@@ -43,6 +43,8 @@ def _retrieval(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add ``eval retrieval`` to the ``inferlearn`` command."""
+    from inferlearn.rag.pipelines import PIPELINES
+
     evals = sub.add_parser("eval", help="evaluate retrieval pipelines")
     kinds = evals.add_subparsers(dest="eval_command", metavar="KIND", required=True)
     retrieval = kinds.add_parser("retrieval", help="nDCG@10, recall@k, MRR@10, P@k and latency of a "
@@ -51,7 +53,8 @@ def register(sub) -> None:
                            help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) or 'golden'")
     retrieval.add_argument("--split", default="test", help="qrels split (default test)")
     retrieval.add_argument("--pipeline", default="hybrid",
-                           help="pipeline name, or several separated by commas (default hybrid)")
+                           help=f"one of {', '.join(PIPELINES)}, or several separated by commas "
+                           "(default hybrid)")
     retrieval.add_argument("--k", type=int, default=10, help="cutoff for recall@k and P@k (default 10)")
     retrieval.add_argument("--max-queries", type=int, default=None, help="evaluate only the first N queries")
     retrieval.add_argument("--embedding-model", default=None,
