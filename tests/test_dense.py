@@ -156,7 +156,7 @@ def test_chroma_search_agrees_with_exact_search_and_filters(store, exact):
 
 
 def test_chroma_hnsw_settings_are_cosine_and_ef_200(store):
-    hnsw = store.collection.configuration_json["hnsw"]
+    hnsw = store.hnsw
     assert (hnsw["space"], hnsw["ef_search"], hnsw["ef_construction"]) == ("cosine", 200, 200)
 
 
@@ -173,11 +173,20 @@ def test_reopening_with_another_model_is_refused(tmp_path, cache):
         ChromaStore(tmp_path / "c", "docs", embedder=CachedEmbedder(HashingEmbedder(32), cache))
 
 
-@pytest.mark.parametrize("kwargs, message", [({"ef_search": 0}, r"ef_search \(0\) must be >= 1"),
+@pytest.mark.parametrize("kwargs, message", [({"collection": "x"}, "collection name 'x' must be 3-512"),
+                                             ({"ef_search": 0}, r"ef_search \(0\) must be >= 1"),
                                              ({"ef_construction": -5}, r"ef_construction \(-5\) must be >= 1")])
 def test_chroma_bad_parameters(tmp_path, cache, kwargs, message):
     with pytest.raises(ValueError, match=message):
         ChromaStore(tmp_path / "c", embedder=CachedEmbedder(HashingEmbedder(), cache), **kwargs)
+
+
+def test_set_ef_search_is_stored_for_the_next_process(store):
+    store.upsert(PASSAGES)
+    store.set_ef_search(50)
+    assert store.collection.configuration_json["hnsw"]["ef_search"] == 50
+    with pytest.raises(ValueError, match=r"ef_search \(0\) must be >= 1"):
+        store.set_ef_search(0)
 
 
 def test_wordllama_store_uses_the_registered_embedding_function(tmp_path, cache):

@@ -17,6 +17,7 @@ Introduced in ``phase2_rag/02_embeddings_and_vector_search``.
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -39,6 +40,7 @@ from inferlearn.rag.passages import (
 EF_SEARCH = 200
 EF_CONSTRUCTION = 200
 CACHE_BATCH = 256
+_COLLECTION_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
 
 
 class Embedder(Protocol):
@@ -288,8 +290,9 @@ class ChromaStore:
     vectors come from a ``CachedEmbedder``. Passage ids are chroma ids, so ``upsert`` is
     idempotent: ingesting the same passages twice leaves the same count.
 
-    ``ef_search`` changed on an existing collection (``set_ef_search``) only takes effect in a
-    new process; to compare values in one process, use one collection per value.
+    Reopening an existing collection keeps its stored HNSW settings (``hnsw`` shows them);
+    ``ef_search`` changed with ``set_ef_search`` only takes effect in a new process, so to
+    compare values in one process use one collection per value.
     """
 
     def __init__(self, path: str | Path, collection: str = "passages",
@@ -300,6 +303,9 @@ class ChromaStore:
 
         check_k(ef_search, "ef_search")
         check_k(ef_construction, "ef_construction")
+        if not isinstance(collection, str) or not _COLLECTION_NAME.match(collection):
+            raise ValueError(f"collection name {collection!r} must be 3-512 letters, digits, '.', '_' or '-', "
+                             "starting and ending with a letter or digit")
         self.embedder = _as_embedder(embedder)
         self.client = chromadb.PersistentClient(str(path), settings=Settings(anonymized_telemetry=False))
         hnsw = {"space": "cosine", "ef_search": ef_search, "ef_construction": ef_construction}
@@ -310,6 +316,11 @@ class ChromaStore:
         if stored and stored != self.embedder.model:
             raise ValueError(f"collection {collection!r} holds {stored} vectors, not {self.embedder.model}; "
                              "use another collection name or the same model")
+
+    @property
+    def hnsw(self) -> dict:
+        """The collection's stored HNSW settings (space, ef_search, ef_construction...)."""
+        return dict(self.collection.configuration_json.get("hnsw") or {})
 
     def count(self) -> int:
         """Passages stored."""
