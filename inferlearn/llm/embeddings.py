@@ -77,9 +77,7 @@ class WordLlamaEmbedder:
     def __init__(self) -> None:
         from pathlib import Path
 
-        import wordllama
-        from wordllama import WordLlama
-
+        wordllama, WordLlama = _import_wordllama()
         self.wl = WordLlama.load(cache_dir=Path(wordllama.__file__).parent, dim=256,
                                  disable_download=True)
 
@@ -91,6 +89,23 @@ class WordLlamaEmbedder:
         """Unit vectors, shape (len(texts), 256)."""
         _check_texts(texts)
         return np.asarray(self.wl.embed(texts, norm=True), dtype=np.float32)
+
+
+def _import_wordllama():
+    """Import wordllama without its side effect: it calls ``logging.basicConfig(level=INFO)``,
+    which floods notebooks with every library's INFO lines. Restore the root logger afterwards."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    import wordllama
+    from wordllama import WordLlama
+
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+    return wordllama, WordLlama
 
 
 def _check_texts(texts: list[str]) -> None:

@@ -62,3 +62,19 @@ def test_chroma_collection_reopens_with_its_embedding_function(tmp_path):
     reopened = chromadb.PersistentClient(str(tmp_path), settings=settings).get_collection("docs")
     assert reopened.configuration_json["embedding_function"]["name"] == "inferlearn-minilm-l6-int8"
     assert reopened.query(query_texts=["credential rotation"], n_results=1)["ids"] == [["keys"]]
+
+
+def test_wordllama_import_leaves_root_logging_alone():
+    """wordllama calls logging.basicConfig(INFO) on import; notebooks must not fill with INFO lines."""
+    import subprocess
+    import sys
+
+    probe = "import logging; {}; r = logging.getLogger(); print(len(r.handlers), r.level)"
+    raw = subprocess.run([sys.executable, "-c", probe.format("import wordllama")],
+                         capture_output=True, text=True, check=True).stdout.split()
+    ours = subprocess.run(
+        [sys.executable, "-c", probe.format(
+            "from inferlearn.llm.embeddings import _import_wordllama; _import_wordllama()")],
+        capture_output=True, text=True, check=True).stdout.split()
+    assert raw == ["1", "20"], "wordllama no longer touches logging: drop the workaround"
+    assert ours == ["0", "30"]
