@@ -102,6 +102,10 @@ def doctor_command(args: argparse.Namespace) -> int:
     """``inferlearn doctor``: check the machine, print a fix for each failure."""
     from inferlearn.course.doctor import format_results, run_checks
 
+    if args.fix:
+        from inferlearn.llm.modelfiles import install_models
+
+        install_models()
     results = run_checks(tuple(args.skip))
     print(format_results(results))
     return 0 if all(r.ok for r in results) else 1
@@ -138,6 +142,8 @@ def register(sub) -> None:
     doctor = sub.add_parser("doctor", help="check Python, packages, backend, model files, chromadb, disk")
     doctor.add_argument("--skip", action="append", default=[], metavar="CHECK",
                         help="skip a check by name (e.g. --skip backend)")
+    doctor.add_argument("--fix", action="store_true",
+                        help="first install or repair the model files (inferlearn models install)")
     doctor.set_defaults(func=doctor_command)
 
     release = sub.add_parser("release", help="instructors: build the student release of each phase")
