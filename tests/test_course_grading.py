@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from fixtures.course.submissions import (
     FIXTURE_PHASE,
+    at_ci_size,
     drop_cell,
     fill_solutions,
     hidden_lines,
@@ -38,11 +39,12 @@ pytestmark = pytest.mark.timeout(1800)
 
 
 def submit_round_trip(course: Course, phase: str) -> None:
-    """Student "solution" hands in the source notebooks, student "blank" the release as is."""
+    """Student "solution" hands in the source notebooks, student "blank" the release as is;
+    both at CI size (the notebook's ``ci_parameters`` injected, as ``inferlearn run`` does)."""
     for source in course.phase_notebooks(phase):
-        submit(course.submitted_dir, "solution", phase, source.name, load(source))
+        submit(course.submitted_dir, "solution", phase, source.name, at_ci_size(load(source)))
         submit(course.submitted_dir, "blank", phase, source.name,
-               load(course.release_dir / phase / source.name))
+               at_ci_size(load(course.release_dir / phase / source.name)))
 
 
 def assert_no_hidden_text(course: Course, phase: str) -> None:
