@@ -148,7 +148,7 @@ def test_the_prompt_says_json_and_lists_the_fields_except_in_schema_mode():
 def test_describe_fields_shows_enums_and_lengths():
     text = describe_fields(TicketFields)
     assert '- product: one of "streams", "queues"' in text and "or null" in text
-    assert "- customer_name: a string (at most 60 characters) or null" in text
+    assert "- customer_name: a string (at most 40 characters) or null" in text
 
 
 def test_validation_errors_are_described_in_one_line_without_urls():
@@ -162,10 +162,12 @@ def test_validation_errors_are_described_in_one_line_without_urls():
 
 
 def test_measure_validity_counts_first_try_and_after_retries():
-    client = ScriptedClient(["not json", GOOD, GOOD, "[1]", MISSING_EMAIL, "{}", "{}"])
+    # calls go text by text: (text, json_object) for the first text, then for the second
+    client = ScriptedClient(["not json", GOOD, "[1]", MISSING_EMAIL, GOOD, "{}", "{}"])
     runs = measure_validity(client, [TICKET, TICKET], Contact, modes=["text", "json_object"],
                             max_retries=1, progress=False)
-    assert list(runs["valid_first"]) == [False, True, False, False]
+    assert list(runs["mode"]) == ["text", "json_object", "text", "json_object"]
+    assert list(runs["valid_first"]) == [False, False, True, False]
     table = validity_table(runs)
     assert table.loc["text", "valid_first_%"] == 50.0
     assert table.loc["text", "valid_after_retries_%"] == 100.0
