@@ -280,7 +280,7 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
         rid, start = request.state.rid, request.state.start
 
         async def events():
-            sent, status = 0, 200
+            sent, status, logged = 0, 200, False
             try:
                 async for event in iterate_in_threadpool(job.events()):
                     if isinstance(event, Exception):
@@ -289,12 +289,17 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
                     if decision.truncate_after is not None and sent >= decision.truncate_after:
                         status = 599  # chaos cut: the body ends with no finish_reason and no [DONE]
                         return
+                    if event == "data: [DONE]\n\n":  # log before the client can see the end
+                        logged = True
+                        record(rid, "chat.completions", plan.request.model, start, status,
+                               len(plan.prompt_tokens), job.outcome.completion_tokens)
                     sent += 1
                     yield event
             finally:
                 job.cancelled.set()
-                record(rid, "chat.completions", plan.request.model, start, status,
-                       len(plan.prompt_tokens), job.outcome.completion_tokens)
+                if not logged:
+                    record(rid, "chat.completions", plan.request.model, start, status,
+                           len(plan.prompt_tokens), job.outcome.completion_tokens)
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"x-request-id": rid, "cache-control": "no-cache"})
 
