@@ -37,11 +37,27 @@ def _grammar_from_text(schema_text: str):
     return LlamaGrammar.from_json_schema(schema_text, verbose=False)
 
 
+UNENFORCED = ("pattern", "patternProperties", "format")
+
+
+def _without_unenforced(node: Any) -> Any:
+    """The schema minus keywords the grammar cannot enforce safely. llama.cpp's converter turns
+    some regex ``pattern``s (``\\s``, for one) into a grammar that aborts the whole server process,
+    so patterns and formats are validated by the caller's own schema check, not by the grammar."""
+    if isinstance(node, dict):
+        return {k: _without_unenforced(v) for k, v in node.items()
+                if not (k in UNENFORCED and not isinstance(v, dict | list) or k == "patternProperties")}
+    if isinstance(node, list):
+        return [_without_unenforced(v) for v in node]
+    return node
+
+
 def schema_grammar(schema: dict, where: str = "response_format.json_schema.schema"):
-    """A grammar that only admits JSON documents valid for ``schema``."""
+    """A grammar that only admits JSON documents valid for ``schema`` (keys in schema order;
+    ``pattern`` and ``format`` are not enforced)."""
     check_schema(schema, where)
     try:
-        return _grammar_from_text(json.dumps(schema, sort_keys=True))
+        return _grammar_from_text(json.dumps(_without_unenforced(schema)))
     except Exception as exc:  # the converter raises bare exceptions on unsupported features
         raise SchemaProblem(f"{where} uses a feature the local model cannot enforce: {exc}") from None
 

@@ -66,7 +66,8 @@ def test_parse_with_pydantic_model_returns_parsed_object(client, model):
 def test_json_schema_output_is_valid_every_time(client, model, seed):
     schema = {"type": "object", "properties": {
         "team": {"type": "string", "enum": ["billing", "technical", "account"]},
-        "urgent": {"type": "boolean"}, "tags": {"type": "array", "items": {"type": "string"}}},
+        "urgent": {"type": "boolean"},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 20}, "maxItems": 3}},
         "required": ["team", "urgent", "tags"], "additionalProperties": False}
     reply = client.chat.completions.create(
         model=model, temperature=1.0, seed=seed, max_tokens=200,
@@ -164,3 +165,28 @@ def test_embeddings_float_and_base64_agree(client):
     floats = client.embeddings.create(model="minilm-l6-int8", input="hello", encoding_format="float")
     default = client.embeddings.create(model="minilm-l6-int8", input="hello")  # SDK asks for base64
     assert floats.data[0].embedding == pytest.approx(default.data[0].embedding, abs=1e-6)
+
+
+def test_schema_with_regex_pattern_does_not_take_the_server_down(client, model, base_url):
+    """llama.cpp's converter turned `pattern: "\\s"` into a grammar that aborted the process."""
+    import httpx
+
+    schema = {"type": "object", "properties": {
+        "code": {"type": "string", "pattern": "^LS-\\s*\\d{4}$", "maxLength": 12},
+        "day": {"type": "string", "format": "date", "maxLength": 12}},
+              "required": ["code", "day"], "additionalProperties": False}
+    reply = client.chat.completions.create(
+        model=model, max_tokens=100, temperature=0,
+        messages=[{"role": "user", "content": "Error code and date, as JSON."}],
+        response_format={"type": "json_schema", "json_schema": {"name": "err", "schema": schema}})
+    assert set(json.loads(reply.choices[0].message.content)) == {"code", "day"}
+    assert httpx.get(base_url.removesuffix("/v1") + "/health", timeout=10).status_code == 200
+
+
+def test_keys_come_out_in_schema_order(client, model):
+    schema = {"type": "object", "properties": {"zeta": {"type": "integer"}, "alpha": {"type": "integer"}},
+              "required": ["zeta", "alpha"], "additionalProperties": False}
+    reply = client.chat.completions.create(
+        model=model, max_tokens=30, temperature=0, messages=[{"role": "user", "content": "Two numbers."}],
+        response_format={"type": "json_schema", "json_schema": {"name": "pair", "schema": schema}})
+    assert list(json.loads(reply.choices[0].message.content)) == ["zeta", "alpha"]
