@@ -63,6 +63,15 @@ def test_blending_adds_normalised_scores_and_floors_missing_docs():
     assert blend_scores([BM25, DENSE], weights=[0.0, 1.0], method="zscore")[0].id == "c"
 
 
+@pytest.mark.parametrize("method", ["minmax", "zscore"])
+def test_a_passage_missing_from_a_list_of_equal_scores_still_ranks_below_the_found(method):
+    flat = [Hit("a", 2.0), Hit("b", 2.0)]  # every score equal: minmax gives 1.0, zscore 0.0
+    other = [Hit("c", 5.0), Hit("a", 1.0), Hit("b", 1.0)]
+    blended = dict(blend_scores([flat, other], method=method))
+    from_flat = {doc: blended[doc] - normalize(other, method)[doc] for doc in blended}
+    assert from_flat["c"] == pytest.approx(from_flat["a"] - 1.0)  # c was not found by `flat`
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: reciprocal_rank_fusion([BM25], k=-1), r"k \(-1\) must be a number >= 0"),
     (lambda: reciprocal_rank_fusion([BM25, DENSE], weights=[1.0]), "weights has 1 values for 2 rankings"),

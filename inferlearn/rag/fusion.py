@@ -97,10 +97,11 @@ def normalize(hits: Sequence[Any], method: str = "minmax") -> dict[str, float]:
 def blend_scores(results: Sequence[Sequence[Any]], weights: Sequence[float] | None = None,
                  method: str = "minmax", limit: int | None = None) -> list[Hit]:
     """Normalise each list of ``(id, score)`` hits, then add weighted scores. A passage missing
-    from a list gets that list's lowest normalised score (it ranked below everything found)."""
+    from a list gets that list's lowest normalised score (it ranked below everything found), or
+    one less when every passage in the list scored the same (found still beats not found)."""
     normalised = [normalize(r, method) for r in results]
     weights = _check_weights(weights, len(normalised))
-    floors = [min(n.values()) if n else 0.0 for n in normalised]
+    floors = [min(n.values()) - (1.0 if len(set(n.values())) == 1 else 0.0) if n else 0.0 for n in normalised]
     base = sum(w * floor for w, floor in zip(weights, floors, strict=True))
     fused: dict[str, float] = {}
     first: dict[str, tuple] = {}
