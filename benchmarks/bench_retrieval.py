@@ -11,7 +11,7 @@ and MRR@10 >= 0.75. Embeddings come from the on-disk cache; the first run embeds
 (about 4-10 minutes on 2 cores), later runs only read it. ``--cold`` measures ingest with an
 empty temporary cache (it embeds the course corpus again and throws the vectors away).
 
-    python benchmarks/bench_retrieval.py [--out PATH] [--pipelines bm25,dense,hybrid,hybrid_zscore]
+    python benchmarks/bench_retrieval.py [--out PATH] [--pipelines bm25,dense,hybrid,hybrid_zscore,hybrid_pages]
         [--llm-sample 10] [--skip-scifact] [--skip-golden] [--skip-ingest] [--cold]
 """
 
@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-OFFLINE = "bm25,dense,hybrid,hybrid_zscore"
+OFFLINE = "bm25,dense,hybrid,hybrid_zscore,hybrid_pages"
 EXTRA = ("recall@5", "recall@100", "map@100")
 
 

@@ -134,6 +134,8 @@ def test_multi_query_expansion_fuses_the_rewrites(embedder):
     ({"name": "bm25", "reranker": "oracle"}, ValueError, r"reranker \('oracle'\) must be None, llm or dense"),
     ({"name": "dense", "store": "chroma"}, ValueError, "chroma with a store_path"),
     ({"name": "bm25", "rerank_weight": 2}, ValueError, r"rerank_weight \(2\) must be between 0 and 1"),
+    ({"name": "bm25", "sibling_weight": -0.5}, ValueError, r"sibling_weight \(-0.5\) must be a number between 0"),
+    ({"name": "bm25", "sibling_weight": "high"}, ValueError, r"sibling_weight \('high'\) must be a number"),
 ])
 def test_bad_pipeline_settings_name_the_value(embedder, kwargs, error, message):
     name = kwargs.pop("name")
@@ -162,6 +164,23 @@ def test_a_custom_reranker_instance_is_used(embedder):
     assert custom == list(reversed(plain))
     blended = build_pipeline("bm25", passages, reranker=Reverse(), rerank_weight=0.0).search("refunds annual", k=2)
     assert blended.ids == plain  # weight 0: the first stage's order stands
+
+
+def test_sibling_support_lifts_a_page_that_matches_in_two_sections():
+    passages = [Passage("lucky#a:0", "the partition limit", {"doc_id": "lucky"}),
+                Passage("lucky#b:0", "office dogs and lunch", {"doc_id": "lucky"}),
+                Passage("plans#a:0", "partition limit per plan and account", {"doc_id": "plans"}),
+                Passage("plans#b:0", "partition limit table of every plan", {"doc_id": "plans"}),
+                Passage("solo", "a partition", {})]  # no doc_id: its own page, never lifted
+    query = "partition limit"
+    plain = build_pipeline("bm25", passages).search(query, k=5)
+    lifted = build_pipeline("bm25", passages, sibling_weight=0.5).search(query, k=5)
+    assert plain.ids[0] == "lucky#a:0" and lifted.ids[0] == "plans#a:0"
+    before, after = dict(plain.hits), dict(lifted.hits)
+    assert after["plans#a:0"] == pytest.approx(before["plans#a:0"] + 0.5 * before["plans#b:0"])
+    assert after["plans#b:0"] == pytest.approx(before["plans#b:0"] + 0.5 * before["plans#a:0"])
+    assert after["solo"] == pytest.approx(before["solo"]) and "siblings" in lifted.timings
+    assert build_pipeline("bm25", passages, sibling_weight=0.0).search(query, k=5).ids == plain.ids
 
 
 def test_bad_k_in_search(embedder):

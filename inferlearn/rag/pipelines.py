@@ -26,7 +26,9 @@ class PipelineConfig:
     retrievers are on); ``reranker`` is None, ``llm`` or ``dense``, applied to the top
     ``rerank_depth``: with ``rerank_weight`` None the re-ranker's order replaces the first stage's,
     with a weight w the two are blended (z-scores, 1 - w and w); ``expansion`` is None,
-    ``multi_query`` or ``hyde`` (both need a chat client)."""
+    ``multi_query`` or ``hyde`` (both need a chat client); ``sibling_weight`` w > 0 adds to each
+    chunk's fused score w times the best score of another chunk of the same page (``doc_id``),
+    so a page that matches in two sections outranks a page with one lucky chunk."""
 
     sparse: bool = True
     dense: bool = False
@@ -43,6 +45,7 @@ class PipelineConfig:
     rerank_depth: int = 20
     rerank_weight: float | None = None
     expansion: str | None = None
+    sibling_weight: float = 0.0
     description: str = ""
 
 
@@ -55,6 +58,12 @@ PIPELINES: dict[str, PipelineConfig] = {
     # The best offline pipeline on SciFact train: equal weights won on both halves of the queries.
     "hybrid_zscore": PipelineConfig(dense=True, fusion="zscore", weights=(0.5, 0.5), depth=1000,
                                     description="BM25 + dense, z-scores blended 0.5/0.5 over each top 1000"),
+    # The best on golden dev (recall@5 0.912 -> 0.933, both halves of dev up): chunks lifted by
+    # their page's second-best chunk. On whole documents (SciFact) it equals hybrid_zscore.
+    "hybrid_pages": PipelineConfig(dense=True, fusion="zscore", weights=(0.5, 0.5), depth=1000,
+                                   sibling_weight=0.5,
+                                   description="hybrid_zscore, then each chunk gains 0.5 x the best other "
+                                               "chunk of its page"),
 }
 
 
@@ -100,6 +109,10 @@ class Pipeline:
         check_k(config.rerank_depth, "rerank_depth")
         if config.rerank_weight is not None and not 0 <= config.rerank_weight <= 1:
             raise ValueError(f"rerank_weight ({config.rerank_weight!r}) must be between 0 and 1, or None")
+        if isinstance(config.sibling_weight, bool) or not isinstance(config.sibling_weight, (int, float)) \
+                or not 0 <= config.sibling_weight <= 1:
+            raise ValueError(f"sibling_weight ({config.sibling_weight!r}) must be a number between 0 and 1 "
+                             "(0 turns it off; 0.5 is the hybrid_pages preset)")
         if config.fusion not in ("rrf", "minmax", "zscore"):
             raise ValueError(f"fusion ({config.fusion!r}) must be rrf, minmax or zscore")
         if not (config.sparse or config.dense):
@@ -198,11 +211,27 @@ class Pipeline:
             lists.append((hits, cfg.weights[1] if self.sparse is not None else 1.0))
         return lists
 
-    def _fuse(self, lists: list[tuple[list[Hit], float]], limit: int) -> list[Hit]:
+    def _fuse(self, lists: list[tuple[list[Hit], float]], limit: int | None) -> list[Hit]:
         rankings, weights = [h for h, _ in lists], [w for _, w in lists]
         if self.config.fusion == "rrf":
             return reciprocal_rank_fusion(rankings, k=self.config.rrf_k, weights=weights, limit=limit)
         return blend_scores(rankings, weights=weights, method=self.config.fusion, limit=limit)
+
+    def _sibling_support(self, hits: list[Hit]) -> list[Hit]:
+        """Each hit's score plus ``sibling_weight`` x the best score of another hit from its page."""
+        doc_of = [str(self.passages[h.id].metadata.get("doc_id", h.id)) if h.id in self.passages else h.id
+                  for h in hits]
+        top2: dict[str, list[float]] = {}
+        for doc, hit in zip(doc_of, hits, strict=True):  # hits are best first
+            if len(top2.setdefault(doc, [])) < 2:
+                top2[doc].append(hit.score)
+        w, rescored = self.config.sibling_weight, []
+        for doc, hit in zip(doc_of, hits, strict=True):
+            best, *second = top2[doc]
+            other = (second[0] if second else None) if hit.score == best else best
+            rescored.append(Hit(hit.id, hit.score + (w * other if other is not None else 0.0)))
+        order = sorted(range(len(hits)), key=lambda i: (-rescored[i].score, i))
+        return [rescored[i] for i in order]
 
     def search(self, query: str, k: int = 10, where: Mapping | None = None) -> Retrieval:
         """The top ``k`` passages for ``query`` and per-stage timings (ms)."""
@@ -213,11 +242,16 @@ class Pipeline:
         lists: list[tuple[list[Hit], float]] = []
         for variant in self._queries(query, clock):
             lists.extend(self._retrieve(variant, where, clock))
+        siblings = self.config.sibling_weight > 0
         if len(lists) == 1:
             hits = lists[0][0]
         else:
             with clock.stage("fusion"):
-                hits = self._fuse(lists, max(k, self.config.rerank_depth if self.config.reranker else k))
+                limit = max(k, self.config.rerank_depth if self.config.reranker else k)
+                hits = self._fuse(lists, None if siblings else limit)
+        if siblings and hits:
+            with clock.stage("siblings"):
+                hits = self._sibling_support(hits)
         if self.config.reranker and hits:
             top = hits[: self.config.rerank_depth]
             with clock.stage("rerank"):
