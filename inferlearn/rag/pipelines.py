@@ -20,6 +20,11 @@ from inferlearn.rag.fusion import blend_scores, reciprocal_rank_fusion
 from inferlearn.rag.passages import Hit, Passage, as_passages, check_k, check_query, check_where
 
 
+# Page support looks at the fused top 200 chunks: on golden dev that ranks pages exactly as all
+# 1,417 chunks do, and building fewer hits keeps p95 latency down on big corpora.
+SIBLING_POOL = 200
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """What a pipeline does. ``fusion`` is ``rrf``, ``minmax`` or ``zscore`` (when both
@@ -27,8 +32,9 @@ class PipelineConfig:
     ``rerank_depth``: with ``rerank_weight`` None the re-ranker's order replaces the first stage's,
     with a weight w the two are blended (z-scores, 1 - w and w); ``expansion`` is None,
     ``multi_query`` or ``hyde`` (both need a chat client); ``sibling_weight`` w > 0 adds to each
-    chunk's fused score w times the best score of another chunk of the same page (``doc_id``),
-    so a page that matches in two sections outranks a page with one lucky chunk."""
+    chunk's fused score w times the best score of another chunk of the same page (``doc_id``)
+    among the fused top ``SIBLING_POOL``, so a page that matches in two sections outranks a page
+    with one lucky chunk."""
 
     sparse: bool = True
     dense: bool = False
@@ -248,7 +254,7 @@ class Pipeline:
         else:
             with clock.stage("fusion"):
                 limit = max(k, self.config.rerank_depth if self.config.reranker else k)
-                hits = self._fuse(lists, None if siblings else limit)
+                hits = self._fuse(lists, max(limit, SIBLING_POOL) if siblings else limit)
         if siblings and hits:
             with clock.stage("siblings"):
                 hits = self._sibling_support(hits)
