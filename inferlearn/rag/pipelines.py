@@ -19,7 +19,6 @@ from typing import Any
 from inferlearn.rag.fusion import blend_scores, reciprocal_rank_fusion
 from inferlearn.rag.passages import Hit, Passage, as_passages, check_k, check_query, check_where
 
-
 # Page support looks at the fused top 200 chunks: on golden dev that ranks pages exactly as all
 # 1,417 chunks do, and building fewer hits keeps p95 latency down on big corpora.
 SIBLING_POOL = 200
@@ -249,15 +248,15 @@ class Pipeline:
         for variant in self._queries(query, clock):
             lists.extend(self._retrieve(variant, where, clock))
         siblings = self.config.sibling_weight > 0
+        limit = max(k, self.config.rerank_depth if self.config.reranker else k)
         if len(lists) == 1:
             hits = lists[0][0]
         else:
             with clock.stage("fusion"):
-                limit = max(k, self.config.rerank_depth if self.config.reranker else k)
                 hits = self._fuse(lists, max(limit, SIBLING_POOL) if siblings else limit)
         if siblings and hits:
             with clock.stage("siblings"):
-                hits = self._sibling_support(hits)
+                hits = self._sibling_support(hits[:max(limit, SIBLING_POOL)])
         if self.config.reranker and hits:
             top = hits[: self.config.rerank_depth]
             with clock.stage("rerank"):
