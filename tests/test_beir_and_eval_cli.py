@@ -183,6 +183,20 @@ def test_sibling_support_lifts_a_page_that_matches_in_two_sections():
     assert build_pipeline("bm25", passages, sibling_weight=0.0).search(query, k=5).ids == plain.ids
 
 
+def test_sibling_support_only_counts_page_mates_in_the_fused_top_pool(monkeypatch):
+    import inferlearn.rag.pipelines as pipelines
+
+    passages = [Passage("a#1:0", "partition limit partition", {"doc_id": "a"}),
+                Passage("b#1:0", "partition limit", {"doc_id": "b"}),
+                Passage("a#2:0", "partition", {"doc_id": "a"})]
+    full = build_pipeline("bm25", passages, sibling_weight=0.5).search("partition limit", k=3)
+    monkeypatch.setattr(pipelines, "SIBLING_POOL", 2)
+    pooled = build_pipeline("bm25", passages, sibling_weight=0.5).search("partition limit", k=2)
+    plain = dict(build_pipeline("bm25", passages).search("partition limit", k=3).hits)
+    assert dict(full.hits)["a#1:0"] == pytest.approx(plain["a#1:0"] + 0.5 * plain["a#2:0"])
+    assert dict(pooled.hits)["a#1:0"] == pytest.approx(plain["a#1:0"])  # its page-mate is 3rd: outside
+
+
 def test_bad_k_in_search(embedder):
     with pytest.raises(ValueError, match=r"k \(0\) must be >= 1"):
         build_pipeline("bm25", [Passage("a", "text")]).search("text", k=0)

@@ -19,8 +19,8 @@ from typing import Any
 from inferlearn.rag.fusion import blend_scores, reciprocal_rank_fusion
 from inferlearn.rag.passages import Hit, Passage, as_passages, check_k, check_query, check_where
 
-# Page support looks at the fused top 200 chunks: on golden dev that ranks pages exactly as all
-# 1,417 chunks do, and building fewer hits keeps p95 latency down on big corpora.
+# Page support looks at the fused top 200 chunks: on golden dev that gives the same recall@5 and
+# MRR@10 as all 1,417 chunks, and building fewer hits keeps query latency down on big corpora.
 SIBLING_POOL = 200
 
 
@@ -224,19 +224,17 @@ class Pipeline:
 
     def _sibling_support(self, hits: list[Hit]) -> list[Hit]:
         """Each hit's score plus ``sibling_weight`` x the best score of another hit from its page."""
-        doc_of = [str(self.passages[h.id].metadata.get("doc_id", h.id)) if h.id in self.passages else h.id
-                  for h in hits]
-        top2: dict[str, list[float]] = {}
-        for doc, hit in zip(doc_of, hits, strict=True):  # hits are best first
-            if len(top2.setdefault(doc, [])) < 2:
-                top2[doc].append(hit.score)
+        doc_of = {h.id: str(self.passages[h.id].metadata.get("doc_id", h.id)) if h.id in self.passages else h.id
+                  for h in hits}
+        top2: dict[str, list[Hit]] = {}
+        for hit in hits:  # best first, so each page keeps its two best hits
+            if len(top2.setdefault(doc_of[hit.id], [])) < 2:
+                top2[doc_of[hit.id]].append(hit)
         w, rescored = self.config.sibling_weight, []
-        for doc, hit in zip(doc_of, hits, strict=True):
-            best, *second = top2[doc]
-            other = (second[0] if second else None) if hit.score == best else best
-            rescored.append(Hit(hit.id, hit.score + (w * other if other is not None else 0.0)))
-        order = sorted(range(len(hits)), key=lambda i: (-rescored[i].score, i))
-        return [rescored[i] for i in order]
+        for hit in hits:
+            others = [h.score for h in top2[doc_of[hit.id]] if h.id != hit.id][:1]
+            rescored.append(Hit(hit.id, hit.score + w * sum(others)))
+        return sorted(rescored, key=lambda h: -h.score)  # stable: ties keep the fused order
 
     def search(self, query: str, k: int = 10, where: Mapping | None = None) -> Retrieval:
         """The top ``k`` passages for ``query`` and per-stage timings (ms)."""
