@@ -209,9 +209,3 @@ def format_results(results: list[CheckResult]) -> str:
     lines.append("all checks passed" if not failed else f"{failed} check(s) failed: fix them top down")
     return "\n".join(lines)
 
-
-def run_doctor(skip: tuple[str, ...] = ()) -> bool:
-    """Print the doctor's report (for notebooks); True when every check passed."""
-    results = run_checks(skip)
-    print(format_results(results))
-    return all(r.ok for r in results)
