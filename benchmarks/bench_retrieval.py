@@ -27,12 +27,20 @@ from pathlib import Path
 
 OFFLINE = "bm25,dense,hybrid,hybrid_zscore,hybrid_pages"
 EXTRA = ("recall@5", "recall@100", "map@100")
+CI_METRICS = ("ndcg@10", "recall@5", "mrr@10")
 
 
 def _summary(report: dict) -> dict:
+    """The report without its per-query rows, plus a 95% bootstrap interval of the goal metrics."""
+    from inferlearn.evals.metrics import bootstrap_ci
+
     keep = ("pipeline", "description", "queries", "passages", "metrics", "latency_ms", "stage_ms",
             "build_seconds", "ingest_passages_per_s", "embedding_cache")
-    return {key: report[key] for key in keep if key in report}
+    summary = {key: report[key] for key in keep if key in report}
+    rows = list(report.get("per_query", {}).values())
+    summary["ci95"] = {m: [round(bound, 4) for bound in bootstrap_ci([r[m] for r in rows])[1:3]]
+                       for m in CI_METRICS if rows and m in rows[0]}
+    return summary
 
 
 def _embed_throughput(passages, embedder, sample: int = 64) -> dict:
