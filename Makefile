@@ -32,12 +32,22 @@ STOP_SERVER = $(BIN)/inferlearn serve --stop >/dev/null 2>&1 || true
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# llama.cpp is built for a portable CPU level (AVX2), not for this CPU (-march=native): a native
+# build uses AMX on recent Xeons and crashed there in a VM (SIGSEGV in ggml_backend_amx_mul_mat,
+# seen 2026-12-03), and a native wheel in pip's cache can crash on an older CPU. Elsewhere than
+# x86_64 llama.cpp's own default applies. Override with LLAMA_CMAKE_ARGS=... .
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+endif
+
 # Re-installs when pyproject.toml changes (new dependency, new range).
 $(INSTALLED): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --disable-pip-version-check \
+	  --progress-bar off -e '.[dev]'
 	touch $@
 
-# Idempotent: a verified model file is never fetched again.
+# Idempotent: a verified model file is never fetched again. Then llama.cpp generates two tokens
+# in a child process, so a build that crashes on this CPU stops here with the fix.
 models: $(INSTALLED)
 	@$(BIN)/inferlearn models install
 

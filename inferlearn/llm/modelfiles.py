@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -133,3 +134,40 @@ def install_models(root: Path | None = None, log=print) -> list[str]:
     for spec in MODEL_FILES:
         log(f"ok  {spec.name}  ({spec.size / 1e6:.1f} MB, sha256 {spec.sha256[:12]}...)")
     return fetched
+
+
+# Run in a child process: a llama.cpp built for instructions this machine cannot execute kills
+# the process (SIGSEGV, SIGILL) instead of raising, and would take a notebook kernel with it.
+_RUN_PROBE = """
+import sys
+from llama_cpp import Llama
+llm = Llama(sys.argv[1], n_ctx=256, verbose=False)
+llm.create_completion("The quick brown fox jumps over the lazy dog, and then", max_tokens=2)
+"""
+REBUILD_FIX = ("rebuild llama-cpp-python for a portable CPU level: `pip cache remove llama_cpp_python`, "
+               "then `make clean-venv && make setup` (the Makefile builds it with LLAMA_CMAKE_ARGS, "
+               "AVX2 without AVX-512 or AMX)")
+
+
+def check_chat_model_runs(root: Path | None = None, timeout: float = 300.0) -> None:
+    """Load the chat model with llama.cpp in a child process and generate two tokens.
+
+    Raises ``ModelFilesError`` naming the signal or the error, with the fix. Introduced for
+    machines where a native llama.cpp build crashes (AMX in a VM: see the Makefile).
+    """
+    path = model_path(MODEL_FILES[0].name, root)
+    try:
+        result = subprocess.run([sys.executable, "-c", _RUN_PROBE, str(path)], capture_output=True,
+                                text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise ModelFilesError(f"llama.cpp took over {timeout:.0f} s to generate two tokens with "
+                              f"{path.name}; is the machine overloaded?") from exc
+    if result.returncode < 0:
+        name = signal.Signals(-result.returncode).name
+        raise ModelFilesError(f"llama.cpp crashed ({name}) generating with {path.name}: this build of "
+                              f"llama-cpp-python uses CPU instructions this machine cannot run. Fix: "
+                              f"{REBUILD_FIX}.")
+    if result.returncode != 0:
+        tail = result.stderr.strip().splitlines()[-1:] or ["no error output"]
+        raise ModelFilesError(f"llama.cpp could not generate with {path.name} ({tail[0][:300]}). "
+                              "Run `make setup` again; if it persists, " + REBUILD_FIX + ".")

@@ -82,3 +82,35 @@ def test_install_is_offline_once_cached():
     if not all(is_verified(s) for s in MODEL_FILES):
         pytest.skip("model files missing")
     assert install_models(log=lambda *_: None) == []
+
+
+@pytest.fixture
+def fake_chat_model(monkeypatch, tmp_path):
+    """A stand-in model file, so the probe's child process runs whatever code a test gives it."""
+    path = tmp_path / MODEL_FILES[0].name
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"GGUF")
+    return tmp_path
+
+
+def test_a_llama_cpp_crash_is_named_with_the_rebuild_fix(fake_chat_model, monkeypatch):
+    monkeypatch.setattr(modelfiles, "_RUN_PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    with pytest.raises(ModelFilesError, match="crashed \\(SIGSEGV\\)") as info:
+        modelfiles.check_chat_model_runs(fake_chat_model)
+    assert "pip cache remove llama_cpp_python" in str(info.value)
+
+
+def test_a_llama_cpp_error_is_reported_with_its_last_line(fake_chat_model, monkeypatch):
+    monkeypatch.setattr(modelfiles, "_RUN_PROBE", "raise ValueError('failed to load model from file')")
+    with pytest.raises(ModelFilesError, match="ValueError: failed to load model"):
+        modelfiles.check_chat_model_runs(fake_chat_model)
+
+
+def test_the_run_probe_fails_on_a_file_that_is_not_a_model(fake_chat_model):
+    with pytest.raises(ModelFilesError, match="could not generate"):
+        modelfiles.check_chat_model_runs(fake_chat_model)
+
+
+@pytest.mark.needs_models
+def test_llama_cpp_generates_with_the_chat_model_on_this_cpu():
+    modelfiles.check_chat_model_runs()  # raises with the fix when this build crashes here
