@@ -34,8 +34,9 @@ $(BIN)/python:
 
 # llama.cpp is built for a portable CPU level (AVX2), not for this CPU (-march=native): a native
 # build uses AMX on recent Xeons and crashed there in a VM (SIGSEGV in ggml_backend_amx_mul_mat,
-# seen 2026-12-03), and a native wheel in pip's cache can crash on an older CPU. Elsewhere than
-# x86_64 llama.cpp's own default applies. Override with LLAMA_CMAKE_ARGS=... .
+# seen 2026-12-03; the AVX2 build measured as fast there as an AVX-512 one), and a native wheel
+# runs only on CPUs with the same instructions. Elsewhere than x86_64 llama.cpp's own default
+# applies. Override with LLAMA_CMAKE_ARGS=... .
 ifeq ($(shell uname -m),x86_64)
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 endif

@@ -30,7 +30,7 @@ def _in_process(max_tokens: int, rounds: int) -> dict:
     from inferlearn.llm.chat_format import render_prompt
     from inferlearn.llm.modelfiles import MODEL_FILES, model_path
 
-    llm = Llama(str(model_path(MODEL_FILES[0].name)), n_ctx=8192, verbose=False)
+    llm = Llama(str(model_path(MODEL_FILES[0].name)), n_ctx=8192, flash_attn=True, verbose=False)
     tokens = elapsed = 0.0
     for _ in range(rounds):
         for prompt in PROMPTS:
