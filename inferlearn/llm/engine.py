@@ -59,8 +59,8 @@ class LocalEngine:
         self.model_path = model_path
         self.n_threads = n_threads
         # flash_attn: with it, a reply is the same whether or not its prompt was in the KV cache;
-        # without it, on the AVX2 build, logits after a cache hit differed by up to 0.4 from a cold
-        # evaluation and seeded replies diverged (measured 2026-12-03, tests/llm: seed tests).
+        # without it, on the AVX2 build, the first reply token's logits after a cache hit differed
+        # by 0.37 from a cold evaluation and seeded replies diverged (2026-12-03, tests/llm).
         self.llm = Llama(model_path, n_ctx=n_ctx, n_threads=n_threads, flash_attn=True, verbose=False)
         self.n_ctx = n_ctx
         self._logprob_llm = None
