@@ -104,3 +104,9 @@ def test_backend_check_starts_and_reaches_the_local_server(monkeypatch, tmp_path
         stop_server()
     assert result.ok, result
     assert result.detail.startswith("local:")
+
+
+def test_llama_check_leaves_an_unknown_backend_to_the_backend_check(monkeypatch):
+    monkeypatch.setenv("INFERLEARN_BACKEND", "gemini")
+    result = doctor.check_llama()
+    assert result.ok and "not a backend" in result.detail

@@ -72,3 +72,14 @@ def test_inferlearn_command_has_the_course_subcommands():
     choices = next(a for a in parser._actions if a.dest == "command").choices
     for name in ("run", "check", "workspace", "doctor", "release", "grade"):
         assert name in choices
+
+
+def test_environment_yml_builds_llama_cpp_with_the_makefiles_flags():
+    import re
+
+    makefile = (REPO / "Makefile").read_text()
+    flags = re.search(r"^LLAMA_CMAKE_ARGS \?= (.+)$", makefile, re.M).group(1).split()
+    comment = " ".join(line.lstrip("# ") for line in
+                       (REPO / "environment.yml").read_text().splitlines() if line.startswith("#"))
+    said = re.search(r'CMAKE_ARGS="([^"]+)"', comment).group(1).split()
+    assert said == flags, f"environment.yml tells conda users {said}, the Makefile builds with {flags}"

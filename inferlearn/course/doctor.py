@@ -131,10 +131,13 @@ def check_model_files() -> CheckResult:
 
 def check_llama() -> CheckResult:
     """On the local backend, llama.cpp generates with the chat model (in a child process)."""
-    from inferlearn.config import setting
+    from inferlearn.config import backend
     from inferlearn.llm.modelfiles import ModelFilesError, check_chat_model_runs
 
-    name = (setting("INFERLEARN_BACKEND", "local") or "local").lower()
+    try:
+        name = backend()
+    except ValueError:  # the backend check reports it, with the fix
+        return CheckResult("llama.cpp", True, "not checked: INFERLEARN_BACKEND is not a backend")
     if name != "local":
         return CheckResult("llama.cpp", True, f"not needed: the backend is {name}")
     try:

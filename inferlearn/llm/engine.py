@@ -50,6 +50,13 @@ class Outcome:
     finish_reason: str = "stop"
 
 
+# How every llama.cpp instance of the course is opened (engine, run probe, benchmark). flash_attn:
+# with it, a reply is the same whether or not its prompt was in the KV cache; without it, on the
+# AVX2 build, the first reply token's logits after a cache hit differed by 0.37 from a cold
+# evaluation and seeded replies diverged (2026-12-03, tests/llm).
+LLAMA_OPTIONS: dict[str, Any] = {"flash_attn": True, "verbose": False}
+
+
 class LocalEngine:
     """SmolLM2 on llama-cpp-python, shared by every request of the server."""
 
@@ -58,10 +65,7 @@ class LocalEngine:
 
         self.model_path = model_path
         self.n_threads = n_threads
-        # flash_attn: with it, a reply is the same whether or not its prompt was in the KV cache;
-        # without it, on the AVX2 build, the first reply token's logits after a cache hit differed
-        # by 0.37 from a cold evaluation and seeded replies diverged (2026-12-03, tests/llm).
-        self.llm = Llama(model_path, n_ctx=n_ctx, n_threads=n_threads, flash_attn=True, verbose=False)
+        self.llm = Llama(model_path, n_ctx=n_ctx, n_threads=n_threads, **LLAMA_OPTIONS)
         self.n_ctx = n_ctx
         self._logprob_llm = None
         self.lock = threading.Lock()
@@ -78,7 +82,7 @@ class LocalEngine:
             from llama_cpp import Llama
 
             self._logprob_llm = Llama(self.model_path, n_ctx=LOGPROBS_CTX, n_threads=self.n_threads,
-                                      logits_all=True, flash_attn=True, verbose=False)
+                                      logits_all=True, **LLAMA_OPTIONS)
         return self._logprob_llm
 
     def _logprob_entry(self, llm, token: int, text: str, top: int) -> dict:

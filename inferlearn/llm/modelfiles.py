@@ -141,7 +141,8 @@ def install_models(root: Path | None = None, log=print) -> list[str]:
 _RUN_PROBE = """
 import sys
 from llama_cpp import Llama
-llm = Llama(sys.argv[1], n_ctx=256, flash_attn=True, verbose=False)  # as inferlearn.llm.engine
+from inferlearn.llm.engine import LLAMA_OPTIONS
+llm = Llama(sys.argv[1], n_ctx=256, **LLAMA_OPTIONS)
 llm.create_completion("The quick brown fox jumps over the lazy dog, and then", max_tokens=2)
 """
 REBUILD_FIX = ("rebuild llama-cpp-python for a portable CPU level: `pip cache remove llama_cpp_python`, "
