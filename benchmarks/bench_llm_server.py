@@ -27,9 +27,9 @@ PROMPTS = [
 def _in_process(max_tokens: int, rounds: int) -> dict:
     from llama_cpp import Llama
 
-    from inferlearn.llm.chat_format import render_prompt
-    from inferlearn.llm.engine import LLAMA_OPTIONS
-    from inferlearn.llm.modelfiles import MODEL_FILES, model_path
+    from inferlearn.server.chat_format import render_prompt
+    from inferlearn.server.engine import LLAMA_OPTIONS
+    from inferlearn.server.modelfiles import MODEL_FILES, model_path
 
     llm = Llama(str(model_path(MODEL_FILES[0].name)), n_ctx=8192, **LLAMA_OPTIONS)
     tokens = elapsed = 0.0

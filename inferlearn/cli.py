@@ -6,26 +6,21 @@ import argparse
 import sys
 
 from inferlearn import __version__
+from inferlearn.course import commands as course_commands
+from inferlearn.evals import commands as eval_commands
+from inferlearn.server import commands as server_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, one sub-command per area function."""
-    from inferlearn.course import commands as course_commands
-    from inferlearn.llm import commands as llm_commands
-
     parser = argparse.ArgumentParser(
         prog="inferlearn", description="Run, check and grade the inferlearn course; serve the local model."
     )
     parser.add_argument("--version", action="version", version=f"inferlearn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    llm_commands.register(sub)
+    server_commands.register(sub)
     course_commands.register(sub)
-    try:  # retrieval evaluation arrives with the RAG issue
-        from inferlearn.evals import commands as eval_commands
-    except ImportError:
-        eval_commands = None
-    if eval_commands is not None:
-        eval_commands.register(sub)
+    eval_commands.register(sub)
     return parser
 
 

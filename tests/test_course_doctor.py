@@ -61,7 +61,7 @@ def test_llama_check_is_not_needed_on_a_remote_backend(monkeypatch):
 
 
 def test_llama_check_fails_with_the_rebuild_fix_when_llama_cpp_crashes(monkeypatch):
-    from inferlearn.llm import modelfiles
+    from inferlearn.server import modelfiles
 
     def crash(**kwargs):
         raise modelfiles.ModelFilesError("llama.cpp crashed (SIGILL) generating with x.gguf: "
@@ -84,7 +84,7 @@ def test_a_check_that_crashes_counts_as_failed(monkeypatch):
 
 
 def models_installed() -> bool:
-    from inferlearn.llm.modelfiles import MODEL_FILES, is_verified
+    from inferlearn.server.modelfiles import MODEL_FILES, is_verified
 
     return all(is_verified(spec) for spec in MODEL_FILES)
 
@@ -93,7 +93,7 @@ def models_installed() -> bool:
 @pytest.mark.needs_models
 @pytest.mark.skipif(not models_installed(), reason="model files missing: run `inferlearn models install`")
 def test_backend_check_starts_and_reaches_the_local_server(monkeypatch, tmp_path):
-    from inferlearn.llm.daemon import stop_server
+    from inferlearn.server.daemon import stop_server
 
     monkeypatch.setenv("INFERLEARN_RUNTIME", str(tmp_path))
     monkeypatch.delenv("INFERLEARN_BACKEND", raising=False)

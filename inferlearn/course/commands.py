@@ -103,7 +103,7 @@ def doctor_command(args: argparse.Namespace) -> int:
     from inferlearn.course.doctor import format_results, run_checks
 
     if args.fix:
-        from inferlearn.llm.modelfiles import install_models
+        from inferlearn.server.modelfiles import install_models
 
         install_models()
     results = run_checks(tuple(args.skip))

@@ -119,7 +119,7 @@ def check_model_files() -> CheckResult:
     """The pinned model files are in the cache with the right sha256."""
     try:
         from inferlearn.config import models_dir
-        from inferlearn.llm.modelfiles import MODEL_FILES, is_verified
+        from inferlearn.server.modelfiles import MODEL_FILES, is_verified
     except ImportError as exc:
         return CheckResult("model files", False, f"cannot check ({exc})", "run `make setup`")
     missing = [spec.name for spec in MODEL_FILES if not is_verified(spec)]
@@ -132,7 +132,7 @@ def check_model_files() -> CheckResult:
 def check_llama() -> CheckResult:
     """On the local backend, llama.cpp generates with the chat model (in a child process)."""
     from inferlearn.config import backend
-    from inferlearn.llm.modelfiles import ModelFilesError, check_chat_model_runs
+    from inferlearn.server.modelfiles import ModelFilesError, check_chat_model_runs
 
     try:
         name = backend()

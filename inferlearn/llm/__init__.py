@@ -8,7 +8,7 @@
 from inferlearn.llm.client import default_embedding_model, default_model, get_client
 from inferlearn.llm.models import MODELS, PRICES_AS_OF, get_model_info, usage_cost
 from inferlearn.llm.tokens import count_tokens
-from inferlearn.llm.usage import read_usage
+from inferlearn.server.usage import read_usage
 
 __all__ = ["get_client", "default_model", "default_embedding_model", "count_tokens", "read_usage",
            "MODELS", "PRICES_AS_OF", "get_model_info", "usage_cost"]

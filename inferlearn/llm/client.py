@@ -16,8 +16,8 @@ from __future__ import annotations
 import openai
 
 from inferlearn.config import backend, setting
-from inferlearn.llm.daemon import ensure_server
 from inferlearn.llm.models import LOCAL_CHAT_MODEL, LOCAL_EMBEDDING_MODEL
+from inferlearn.server.daemon import ensure_server
 
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
 OPENAI_DEFAULT_EMBEDDING = "text-embedding-3-small"

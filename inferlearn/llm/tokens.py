@@ -17,8 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from inferlearn.llm.chat_format import render_prompt
 from inferlearn.llm.models import LOCAL_CHAT_MODEL, get_model_info
+from inferlearn.server.chat_format import render_prompt
 
 _TIKTOKEN_URLS = {
     "o200k_base": "https://openaipublic.blob.core.windows.net/encodings/o200k_base.tiktoken",
@@ -32,7 +32,7 @@ def local_vocab():
     from llama_cpp import Llama
     from llama_cpp._utils import suppress_stdout_stderr
 
-    from inferlearn.llm.modelfiles import MODEL_FILES, model_path
+    from inferlearn.server.modelfiles import MODEL_FILES, model_path
 
     path = model_path(MODEL_FILES[0].name)
     with suppress_stdout_stderr(disable=False):  # llama.cpp logs a context warning we do not need

@@ -119,8 +119,8 @@ class CachedEmbedder:
 
     def __init__(self, model: str | Embedder | None = None, cache: EmbeddingCache | bool | None = None):
         if model is None or isinstance(model, str):
-            from inferlearn.llm.embeddings import get_embedder
             from inferlearn.llm.models import LOCAL_EMBEDDING_MODEL
+            from inferlearn.server.embeddings import get_embedder
 
             model = get_embedder(model or LOCAL_EMBEDDING_MODEL)
         self.embedder = model
@@ -278,7 +278,7 @@ def _chroma_where(where: Mapping) -> dict:
 
 
 def _embedding_function(model: str):
-    from inferlearn.llm.chroma import MiniLMEmbeddingFunction, WordLlamaEmbeddingFunction
+    from inferlearn.rag.chroma import MiniLMEmbeddingFunction, WordLlamaEmbeddingFunction
 
     known = {f.model_id: f for f in (MiniLMEmbeddingFunction, WordLlamaEmbeddingFunction)}
     # A custom embedder gets None: we always pass vectors, so chroma never embeds (or downloads).

@@ -56,7 +56,7 @@ def MiniLMTokenizer() -> HFTokenizer:  # noqa: N802 - reads like the class it re
     """The embedding model's own word-piece tokenizer, without its truncation (needs model files)."""
     from tokenizers import Tokenizer as _Tokenizer
 
-    from inferlearn.llm.modelfiles import model_path
+    from inferlearn.server.modelfiles import model_path
 
     tokenizer = _Tokenizer.from_file(str(model_path("minilm-l6-int8/tokenizer.json")))
     tokenizer.no_padding()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inferlearn.llm.modelfiles import MODEL_FILES, is_verified
+from inferlearn.server.modelfiles import MODEL_FILES, is_verified
 
 
 def pytest_collection_modifyitems(config, items):
@@ -27,7 +27,7 @@ def runtime(tmp_path_factory):
     mp.delenv("INFERLEARN_CHAOS", raising=False)
     mp.delenv("INFERLEARN_SERVER_API_KEY", raising=False)
     yield folder
-    from inferlearn.llm.daemon import stop_server
+    from inferlearn.server.daemon import stop_server
 
     stop_server()
     mp.undo()
@@ -56,7 +56,7 @@ def base_url(client):
 @pytest.fixture(scope="session")
 def engine():
     """An in-process engine for TestClient apps (shares nothing with the daemon)."""
-    from inferlearn.llm.engine import LocalEngine
-    from inferlearn.llm.modelfiles import model_path
+    from inferlearn.server.engine import LocalEngine
+    from inferlearn.server.modelfiles import model_path
 
     return LocalEngine(str(model_path(MODEL_FILES[0].name)), n_ctx=2048)

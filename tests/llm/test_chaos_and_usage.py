@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from inferlearn.llm import read_usage
-from inferlearn.llm.chaos import ChaosMonkey, parse_chaos
+from inferlearn.server.chaos import ChaosMonkey, parse_chaos
 
 pytestmark = [pytest.mark.needs_models, pytest.mark.slow]
 HI = [{"role": "user", "content": "hi"}]

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.needs_models
 
 
 def test_minilm_vectors_are_unit_length_and_semantic():
-    from inferlearn.llm.embeddings import embed_texts
+    from inferlearn.server.embeddings import embed_texts
 
     vecs = embed_texts(["rotate an API key", "how do I change my API credentials", "sourdough bread"])
     assert vecs.shape == (3, 384)
@@ -18,13 +18,13 @@ def test_minilm_vectors_are_unit_length_and_semantic():
 
 
 def test_long_text_is_truncated_not_rejected():
-    from inferlearn.llm.embeddings import embed_texts
+    from inferlearn.server.embeddings import embed_texts
 
     assert embed_texts(["word " * 5000]).shape == (1, 384)
 
 
 def test_batch_order_is_preserved_when_lengths_differ():
-    from inferlearn.llm.embeddings import embed_texts
+    from inferlearn.server.embeddings import embed_texts
 
     texts = ["short", "a much longer text about consumer groups and partitions " * 5, "mid length text"]
     together = embed_texts(texts)
@@ -34,14 +34,14 @@ def test_batch_order_is_preserved_when_lengths_differ():
 
 @pytest.mark.parametrize(("bad", "error"), [([], ValueError), ("text", TypeError), ([1, 2], TypeError)])
 def test_bad_inputs_are_named(bad, error):
-    from inferlearn.llm.embeddings import embed_texts
+    from inferlearn.server.embeddings import embed_texts
 
     with pytest.raises(error):
         embed_texts(bad)
 
 
 def test_unknown_embedding_model_is_named():
-    from inferlearn.llm.embeddings import get_embedder
+    from inferlearn.server.embeddings import get_embedder
 
     with pytest.raises(KeyError, match="no local embedding model 'bert'"):
         get_embedder("bert")
@@ -51,7 +51,7 @@ def test_chroma_collection_reopens_with_its_embedding_function(tmp_path):
     import chromadb
     from chromadb.config import Settings
 
-    from inferlearn.llm.chroma import MiniLMEmbeddingFunction
+    from inferlearn.rag.chroma import MiniLMEmbeddingFunction
 
     settings = Settings(anonymized_telemetry=False)
     first = chromadb.PersistentClient(str(tmp_path), settings=settings)
@@ -74,7 +74,7 @@ def test_wordllama_import_leaves_root_logging_alone():
                          capture_output=True, text=True, check=True).stdout.split()
     ours = subprocess.run(
         [sys.executable, "-c", probe.format(
-            "from inferlearn.llm.embeddings import _import_wordllama; _import_wordllama()")],
+            "from inferlearn.server.embeddings import _import_wordllama; _import_wordllama()")],
         capture_output=True, text=True, check=True).stdout.split()
     assert raw == ["1", "20"], "wordllama no longer touches logging: drop the workaround"
     assert ours == ["0", "30"]

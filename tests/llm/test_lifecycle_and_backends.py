@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from inferlearn.llm import daemon
 from inferlearn.llm.client import default_model, get_client
+from inferlearn.server import daemon
 
 CALL = ("from inferlearn.llm import get_client; c = get_client(); "
-        "import json, inferlearn.llm.daemon as d; print(json.dumps(d.read_record()))")
+        "import json, inferlearn.server.daemon as d; print(json.dumps(d.read_record()))")
 
 
 def _in_subprocess(env: dict) -> subprocess.Popen:
@@ -44,7 +44,7 @@ def test_two_processes_share_one_server_and_a_killed_one_is_replaced(tmp_path):
         fresh = json.loads(out.strip().splitlines()[-1])
         assert fresh["pid"] != records[0]["pid"]
     finally:
-        subprocess.run([sys.executable, "-m", "inferlearn.llm.commands", "serve", "--stop"],
+        subprocess.run([sys.executable, "-m", "inferlearn", "serve", "--stop"],
                        env=env, capture_output=True, timeout=60)
     assert not (tmp_path / "server.json").exists()
 
@@ -121,7 +121,7 @@ def test_serve_command_applies_server_wide_chaos(tmp_path):
 
     env = {**os.environ, "INFERLEARN_RUNTIME": str(tmp_path)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "inferlearn.llm.commands", "serve", "--port", "0", "--record",
+        [sys.executable, "-m", "inferlearn", "serve", "--port", "0", "--record",
          "--chaos", "error_rate=1;status=503;retry_after=2"],
         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -142,6 +142,6 @@ def test_serve_command_applies_server_wide_chaos(tmp_path):
 
 def test_serve_rejects_bad_chaos_spec_clearly(tmp_path):
     env = {**os.environ, "INFERLEARN_RUNTIME": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "inferlearn.llm.commands", "serve", "--port", "0",
+    out = subprocess.run([sys.executable, "-m", "inferlearn", "serve", "--port", "0",
                           "--chaos", "error_rate=7"], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "error_rate=7 must be between 0 and 1" in out.stderr

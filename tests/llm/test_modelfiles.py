@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from inferlearn.llm import modelfiles
-from inferlearn.llm.modelfiles import MODEL_FILES, ModelFilesError, install_models, is_verified
+from inferlearn.server import modelfiles
+from inferlearn.server.modelfiles import MODEL_FILES, ModelFilesError, install_models, is_verified
 
 TOKENIZER = next(s for s in MODEL_FILES if s.name.endswith("tokenizer.json"))
 

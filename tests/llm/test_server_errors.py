@@ -7,7 +7,7 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
-from inferlearn.llm.server import ServerSettings, create_app
+from inferlearn.server.app import ServerSettings, create_app
 
 pytestmark = [pytest.mark.needs_models, pytest.mark.slow]
 

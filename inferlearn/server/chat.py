@@ -11,15 +11,15 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from inferlearn.llm.chat_format import render_prompt
-from inferlearn.llm.engine import GenParams, LocalEngine, Outcome, Piece
-from inferlearn.llm.grammar import (
+from inferlearn.server.chat_format import render_prompt
+from inferlearn.server.engine import GenParams, LocalEngine, Outcome, Piece
+from inferlearn.server.grammar import (
     SchemaProblem,
     json_object_grammar,
     schema_grammar,
     tool_call_schema,
 )
-from inferlearn.llm.protocol import APIError, ChatRequest
+from inferlearn.server.protocol import APIError, ChatRequest
 
 DEFAULT_MAX_TOKENS = 512
 _TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*\})\s*(?:</tool_call>)?", re.S)

@@ -117,7 +117,7 @@ def serve_forever(app, host: str, port: int, idle_timeout: float | None, record:
 
 def _spawn() -> subprocess.Popen:
     log = open(log_path(), "ab")
-    cmd = [sys.executable, "-m", "inferlearn.llm.commands", "serve", "--port", "0", "--record"]
+    cmd = [sys.executable, "-m", "inferlearn", "serve", "--port", "0", "--record"]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True, close_fds=True)
     log.close()

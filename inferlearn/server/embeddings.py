@@ -27,7 +27,7 @@ class MiniLMEmbedder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        from inferlearn.llm.modelfiles import model_path
+        from inferlearn.server.modelfiles import model_path
 
         self.tokenizer = Tokenizer.from_file(str(model_path("minilm-l6-int8/tokenizer.json")))
         # The shipped tokenizer pads and truncates to 128: undo it, or retrieval collapses.

@@ -13,8 +13,8 @@ from typing import Any
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from inferlearn.llm.embeddings import get_embedder
 from inferlearn.llm.models import LOCAL_EMBEDDING_MODEL, LOCAL_FAST_EMBEDDING_MODEL
+from inferlearn.server.embeddings import get_embedder
 
 
 class _LocalEmbeddingFunction(EmbeddingFunction[Documents]):

@@ -7,7 +7,7 @@ import json
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from inferlearn.llm import daemon
+    from inferlearn.server import daemon
 
     if args.stop:
         print("stopped the local server" if daemon.stop_server() else "no local server was running")
@@ -17,9 +17,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(json.dumps(rec) if rec else "no local server is running")
         return 0 if rec else 1
     from inferlearn.config import setting
-    from inferlearn.llm.chaos import parse_chaos
-    from inferlearn.llm.modelfiles import MODEL_FILES, model_path
-    from inferlearn.llm.server import ServerSettings, create_app
+    from inferlearn.server.app import ServerSettings, create_app
+    from inferlearn.server.chaos import parse_chaos
+    from inferlearn.server.modelfiles import MODEL_FILES, model_path
 
     settings = ServerSettings(
         model_path=str(args.model or model_path(MODEL_FILES[0].name)),
@@ -34,7 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from inferlearn.llm.modelfiles import (
+    from inferlearn.server.modelfiles import (
         MODEL_FILES,
         check_chat_model_runs,
         install_models,
@@ -72,21 +72,3 @@ def register(sub) -> None:
     models = sub.add_parser("models", help="install or list the pinned model files")
     models.add_argument("action", choices=["install", "list"], nargs="?", default="list")
     models.set_defaults(func=_models)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m inferlearn.llm.commands serve ...``: how an on-demand server is started."""
-    import sys
-
-    parser = argparse.ArgumentParser(prog="inferlearn")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, RuntimeError, FileNotFoundError) as exc:
-        print(f"inferlearn {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -22,13 +22,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from inferlearn.llm.chaos import ChaosConfig, ChaosDecision, ChaosMonkey, parse_chaos
-from inferlearn.llm.chat import StreamJob, complete, plan_chat
-from inferlearn.llm.embeddings import get_embedder
-from inferlearn.llm.engine import LocalEngine
 from inferlearn.llm.models import LOCAL_CHAT_MODEL, MODELS, usage_cost
-from inferlearn.llm.protocol import APIError, ChatRequest, EmbeddingRequest, parse_request
-from inferlearn.llm.usage import UsageLog, UsageRecord
+from inferlearn.server.chaos import ChaosConfig, ChaosDecision, ChaosMonkey, parse_chaos
+from inferlearn.server.chat import StreamJob, complete, plan_chat
+from inferlearn.server.embeddings import get_embedder
+from inferlearn.server.engine import LocalEngine
+from inferlearn.server.protocol import APIError, ChatRequest, EmbeddingRequest, parse_request
+from inferlearn.server.usage import UsageLog, UsageRecord
 
 CHAOS_HEADER = "x-inferlearn-chaos"
 MAX_EMBEDDING_INPUTS = 2048

@@ -141,7 +141,7 @@ def install_models(root: Path | None = None, log=print) -> list[str]:
 _RUN_PROBE = """
 import sys
 from llama_cpp import Llama
-from inferlearn.llm.engine import LLAMA_OPTIONS
+from inferlearn.server.engine import LLAMA_OPTIONS
 llm = Llama(sys.argv[1], n_ctx=256, **LLAMA_OPTIONS)
 llm.create_completion("The quick brown fox jumps over the lazy dog, and then", max_tokens=2)
 """
