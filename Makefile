@@ -56,6 +56,8 @@ setup: $(INSTALLED) models
 
 # -- maintainers and CI ----------------------------------------------------------------------
 run test bench: export INFERLEARN_RUNTIME := $(RUNTIME)
+# The suite runs on the fast model (SmolLM2-135M); `inferlearn run` picks it for CI-sized runs.
+test: export INFERLEARN_MODEL ?= smollm2-135m-instruct
 
 run: setup
 	@trap '$(STOP_SERVER)' EXIT; $(BIN)/inferlearn run -j $(JOBS) $(RUN_ARGS)

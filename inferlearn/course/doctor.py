@@ -140,12 +140,16 @@ def check_llama() -> CheckResult:
         return CheckResult("llama.cpp", True, "not checked: INFERLEARN_BACKEND is not a backend")
     if name != "local":
         return CheckResult("llama.cpp", True, f"not needed: the backend is {name}")
+    from inferlearn.server.modelfiles import CHAT_MODEL_FILES
+
     try:
-        check_chat_model_runs(timeout=120.0)
+        for model in CHAT_MODEL_FILES:
+            check_chat_model_runs(timeout=120.0, model=model)
     except ModelFilesError as exc:
         detail, _, fix = str(exc).partition(" Fix: ")
         return CheckResult("llama.cpp", False, detail[:300], fix.rstrip(".") or "run `make setup`")
-    return CheckResult("llama.cpp", True, "generated two tokens with the chat model on this CPU")
+    return CheckResult("llama.cpp", True,
+                       f"generated two tokens with each chat model ({', '.join(CHAT_MODEL_FILES)})")
 
 
 def letter_embeddings(texts: list[str]) -> list[list[float]]:

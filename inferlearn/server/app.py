@@ -22,11 +22,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from inferlearn.llm.models import LOCAL_CHAT_MODEL, MODELS, usage_cost
+from inferlearn.llm.models import MODELS, usage_cost
 from inferlearn.server.chaos import ChaosConfig, ChaosDecision, ChaosMonkey, parse_chaos
 from inferlearn.server.chat import StreamJob, complete, plan_chat
 from inferlearn.server.embeddings import get_embedder
 from inferlearn.server.engine import LocalEngine
+from inferlearn.server.modelfiles import ModelFilesError, chat_model_path
 from inferlearn.server.protocol import APIError, ChatRequest, EmbeddingRequest, parse_request
 from inferlearn.server.usage import UsageLog, UsageRecord
 
@@ -38,7 +39,7 @@ MAX_EMBEDDING_INPUTS = 2048
 class ServerSettings:
     """How one server runs."""
 
-    model_path: str
+    model_path: str | None = None  # one GGUF served for every local chat model id (tests, --model)
     n_ctx: int = 8192
     n_threads: int | None = None
     api_key: str | None = None
@@ -53,13 +54,35 @@ class ServerState:
 
     def __init__(self, settings: ServerSettings, engine: LocalEngine | None = None) -> None:
         self.settings = settings
-        self.engine = engine or LocalEngine(settings.model_path, settings.n_ctx, settings.n_threads)
+        self._fixed = engine  # given: it answers for every model id
+        self._engines: dict[str, LocalEngine] = {}
+        self._generate = threading.Lock()  # one generation at a time, whichever model
+        self._loading = threading.Lock()
         self.usage = UsageLog(settings.usage_path)
         self.chaos = ChaosMonkey()
         self.started = time.time()
         self.last_active = time.time()
         self._inflight = 0
         self._gate = threading.Lock()
+
+    def engine_for(self, model: str) -> LocalEngine:
+        """The engine of a local chat model id, loaded on first use and kept resident."""
+        if self._fixed is not None:
+            return self._fixed
+        with self._loading:
+            if model not in self._engines:
+                try:
+                    path = self.settings.model_path or str(chat_model_path(model))
+                except ModelFilesError as exc:
+                    raise APIError(503, str(exc), param="model", code="model_not_installed") from None
+                self._engines[model] = LocalEngine(
+                    path, self.settings.n_ctx, self.settings.n_threads,
+                    template=MODELS[model].template or "smollm2", lock=self._generate)
+            return self._engines[model]
+
+    def loaded_models(self) -> list[str]:
+        """Chat model ids loaded so far (empty when one engine was given for every id)."""
+        return sorted(self._engines)
 
     def enter(self) -> None:
         """Admit a request or answer 503 when the queue is full."""
@@ -170,7 +193,8 @@ def _embed(req: EmbeddingRequest) -> tuple[dict, int]:
 
 
 def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> FastAPI:
-    """The FastAPI application (loads the model now unless ``engine`` is given)."""
+    """The FastAPI application. Chat models load on their first request (``engine``, when
+    given, answers for every model id)."""
     state = ServerState(settings, engine)
     app = FastAPI(title="inferlearn local model server", docs_url=None, redoc_url=None)
     app.state.inferlearn = state
@@ -214,7 +238,7 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "model": LOCAL_CHAT_MODEL, "pid": os.getpid(),
+        return {"status": "ok", "loaded_models": state.loaded_models(), "pid": os.getpid(),
                 "uptime_s": round(time.time() - state.started, 1),
                 "idle_s": round(time.time() - state.last_active, 1)}
 
@@ -266,17 +290,18 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
         async def handle(body, decision):
             req = parse_request(ChatRequest, body)
             _check_model(req.model, "chat")
-            plan = await run_in_threadpool(plan_chat, req, state.engine)
+            engine = await run_in_threadpool(state.engine_for, req.model)
+            plan = await run_in_threadpool(plan_chat, req, engine)
             plan.malformed = decision.malformed
             if req.stream:
-                return _stream(request, plan, decision), None
-            result = await run_in_threadpool(complete, plan, state.engine)
+                return _stream(request, plan, decision, engine), None
+            result = await run_in_threadpool(complete, plan, engine)
             usage = result["usage"]
             return JSONResponse(result), (usage["prompt_tokens"], usage["completion_tokens"])
         return await run_with_gate(request, "chat.completions", handle)
 
-    def _stream(request: Request, plan, decision: ChaosDecision) -> StreamingResponse:
-        job = StreamJob(plan, state.engine)
+    def _stream(request: Request, plan, decision: ChaosDecision, engine: LocalEngine) -> StreamingResponse:
+        job = StreamJob(plan, engine)
         rid, start = request.state.rid, request.state.start
 
         async def events():

@@ -88,7 +88,7 @@ def plan_chat(req: ChatRequest, engine: LocalEngine) -> Plan:
     messages = _messages(req)
     try:
         mode, grammar, suffix, tools = _constraint(req, messages)
-        prompt = render_prompt(messages, tools=tools, system_suffix=suffix)
+        prompt = render_prompt(messages, tools=tools, system_suffix=suffix, template=engine.template)
     except SchemaProblem as exc:
         raise APIError(400, str(exc), param="response_format" if "response" in str(exc) else "tools",
                        code="invalid_schema") from None
