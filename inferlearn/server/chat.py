@@ -22,7 +22,8 @@ from inferlearn.server.grammar import (
 from inferlearn.server.protocol import APIError, ChatRequest
 
 DEFAULT_MAX_TOKENS = 512
-_TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*\})\s*(?:</tool_call>)?", re.S)
+_FENCED_JSON = re.compile(r"^\s*(?:```(?:json)?\s*)?(\{.*\})\s*(?:```)?\s*$", re.S)
+_DECODER = json.JSONDecoder()
 
 
 @dataclass
@@ -111,25 +112,37 @@ def plan_chat(req: ChatRequest, engine: LocalEngine) -> Plan:
     return Plan(req, tokens, params, mode)
 
 
-def _tool_calls(mode: str, text: str) -> list[dict] | None:
-    raw = text
-    if mode == "tool_auto":
-        match = _TOOL_CALL.search(text)
-        if not match:
-            return None
-        raw = match.group(1)
-    try:
-        call = json.loads(raw)
-        name, args = call["name"], call.get("arguments", {})
-    except (ValueError, KeyError, TypeError):
-        return None
-    return [{"id": "call_" + uuid.uuid4().hex[:24], "type": "function",
-             "function": {"name": name, "arguments": json.dumps(args, ensure_ascii=False)}}]
+def _call_texts(mode: str, text: str) -> list[str]:
+    """The JSON texts of the tool calls in a reply: every ``<tool_call>`` block, or (auto mode)
+    a reply that is one JSON object, bare or in a ```json fence, as small models often write."""
+    if mode != "tool_auto":
+        return [text]
+    blocks = [part.split("</tool_call>")[0] for part in text.split("<tool_call>")[1:]]
+    if blocks:
+        return blocks
+    match = _FENCED_JSON.match(text)
+    return [match.group(1)] if match else []
+
+
+def _tool_calls(mode: str, text: str, names: set[str]) -> list[dict] | None:
+    calls = []
+    for raw in _call_texts(mode, text):
+        try:
+            call, _ = _DECODER.raw_decode(raw.strip())
+            name, args = call["name"], call.get("arguments", {})
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if mode == "tool_auto" and name not in names:
+            continue  # a JSON reply that is not a call of an offered tool stays text
+        calls.append({"id": "call_" + uuid.uuid4().hex[:24], "type": "function",
+                      "function": {"name": name, "arguments": json.dumps(args, ensure_ascii=False)}})
+    return calls or None
 
 
 def _finish(plan: Plan, text: str, outcome: Outcome) -> tuple[dict, str]:
     """The assistant message and finish reason for a completed generation."""
-    calls = _tool_calls(plan.mode, text) if plan.mode.startswith("tool") else None
+    names = {t.function.name for t in plan.request.tools or []}
+    calls = _tool_calls(plan.mode, text, names) if plan.mode.startswith("tool") else None
     if calls:
         return {"role": "assistant", "content": None, "refusal": None, "tool_calls": calls}, "tool_calls"
     if plan.malformed and plan.mode == "json_object":

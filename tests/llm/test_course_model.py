@@ -4,6 +4,7 @@ its own chat template, and one smoke test that it generates through the server."
 from __future__ import annotations
 
 import hashlib
+import json
 import zipfile
 from pathlib import Path
 
@@ -127,3 +128,21 @@ def test_the_course_model_generates_and_counts_as_the_server_does(client):
     assert reply.model == LOCAL_COURSE_MODEL
     assert reply.choices[0].message.content.strip()
     assert reply.usage.prompt_tokens == count_tokens(messages, model=LOCAL_COURSE_MODEL)
+
+
+@pytest.mark.parametrize("text, want", [
+    ('<tool_call>\n{"name": "lookup", "arguments": {"id": {"a": 1}}}\n</tool_call>', [("lookup", {"id": {"a": 1}})]),
+    ('<tool_call>{"name": "lookup", "arguments": {}}</tool_call>\n<tool_call>{"name": "price", '
+     '"arguments": {"plan": "team"}}</tool_call>', [("lookup", {}), ("price", {"plan": "team"})]),
+    ('```json\n{\n  "name": "lookup",\n  "arguments": {"account_id": "ACC-517762"}\n}\n```',
+     [("lookup", {"account_id": "ACC-517762"})]),  # how Qwen2.5-Coder-1.5B wrote one (2026-12-04)
+    ('{"name": "other", "arguments": {}}', None),  # not an offered tool: stays text
+    ("The account is on the Team plan.", None),
+    ("<tool_call>{not json}</tool_call>", None),
+])
+def test_auto_mode_finds_the_tool_calls_in_a_reply(text, want):
+    from inferlearn.server.chat import _tool_calls
+
+    calls = _tool_calls("tool_auto", text, {"lookup", "price"})
+    got = [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls] if calls else None
+    assert got == want
