@@ -136,7 +136,10 @@ def test_the_course_model_generates_and_counts_as_the_server_does(client):
      '"arguments": {"plan": "team"}}</tool_call>', [("lookup", {}), ("price", {"plan": "team"})]),
     ('```json\n{\n  "name": "lookup",\n  "arguments": {"account_id": "ACC-517762"}\n}\n```',
      [("lookup", {"account_id": "ACC-517762"})]),  # how Qwen2.5-Coder-1.5B wrote one (2026-12-04)
+    ('To find it, call:\n\n```json\n{"name": "lookup", "arguments": {"account_id": "ACC-1"}}\n```\n\nThis '
+     'returns the plan.', [("lookup", {"account_id": "ACC-1"})]),  # inside prose, as Qwen also does
     ('{"name": "other", "arguments": {}}', None),  # not an offered tool: stays text
+    ('Example:\n```json\n{"plan": "team"}\n```', None),  # a JSON example, not a call
     ("The account is on the Team plan.", None),
     ("<tool_call>{not json}</tool_call>", None),
 ])
