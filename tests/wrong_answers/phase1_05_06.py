@@ -1,4 +1,5 @@
-"""Plausible wrong answers to the graded exercises of phase1_llm_api/05 (the tool-use loop).
+"""Plausible wrong answers to the graded exercises of phase1_llm_api/05 (the tool-use loop) and
+06 (streaming and concurrency).
 
 ``WRONG[solution_grade_id]`` passes the visible tests and is caught by a hidden one:
 
@@ -7,8 +8,14 @@
 - ``p1-tool-loop-solution``: runs only the first tool call of a reply, so with parallel calls the
   second is never answered (the next request would be rejected by a real API).
 
-The sources rely only on what the notebook imports before the solution cells (``json``) and on
-``run_tool_call`` from exercise 1.
+- ``p1-retry-after-solution``: looks the header up by its exact name, so ``retry-after`` (HTTP
+  header names are case-insensitive; a plain dict is not) falls back to the default.
+- ``p1-map-with-limit-solution``: lets an exception escape ``pool.map``, so one failing call sinks
+  the whole batch.
+
+The sources rely only on what the notebooks import before the solution cells (``json``,
+``email.utils``, ``threading``, ``time``, ``ThreadPoolExecutor``) and, in 05, on ``run_tool_call``
+from exercise 1.
 """
 
 WRONG = {
@@ -40,5 +47,28 @@ def tool_loop(client, model, messages, tools, registry, max_steps=4):
              "function": {"name": call.function.name, "arguments": call.function.arguments}}]})
         history.append(run_tool_call(call, registry))
     return None, history
+''',
+    "p1-retry-after-solution": '''
+def retry_after_seconds(headers, default=1.0, cap=30.0, now=None):
+    raw = headers.get("Retry-After")
+    if raw is None:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(raw).timestamp() - (time.time() if now is None else now)
+        except (TypeError, ValueError):
+            return default
+    if seconds != seconds:
+        return default
+    return min(max(seconds, 0.0), cap)
+''',
+    "p1-map-with-limit-solution": '''
+def map_with_limit(fn, items, limit):
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    with ThreadPoolExecutor(max_workers=limit) as pool:
+        return list(pool.map(fn, items))
 ''',
 }
