@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import math
 import os
 import threading
@@ -19,18 +20,28 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from inferlearn.llm.models import LOCAL_CHAT_MODEL, MODELS, usage_cost
 from inferlearn.server.chaos import ChaosConfig, ChaosDecision, ChaosMonkey, parse_chaos
 from inferlearn.server.chat import StreamJob, complete, plan_chat
 from inferlearn.server.embeddings import get_embedder
 from inferlearn.server.engine import LocalEngine
-from inferlearn.server.protocol import APIError, ChatRequest, EmbeddingRequest, parse_request
+from inferlearn.server.protocol import (
+    APIError,
+    ChatRequest,
+    EmbeddingRequest,
+    check_body,
+    parse_request,
+)
 from inferlearn.server.usage import UsageLog, UsageRecord
 
 CHAOS_HEADER = "x-inferlearn-chaos"
+DROPPED_HEADER = "x-inferlearn-grammar-dropped"
+CLIENT_GONE = 499  # logged status of a request whose client disconnected first
+log = logging.getLogger("inferlearn.server")
 MAX_EMBEDDING_INPUTS = 2048
 
 
@@ -87,10 +98,45 @@ async def _read_json(request: Request, limit: int):
         raise APIError(413, f"request body is {len(body)} bytes; the limit is {limit}",
                        code="request_too_large")
     try:
-        return json.loads(body)
+        parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise APIError(400, f"We could not parse the JSON body of your request ({exc}). "
                             "Send a valid JSON object.", code="invalid_json") from None
+    except RecursionError:
+        raise APIError(400, "the JSON body nests too deeply to parse; flatten it",
+                       code="invalid_json") from None
+    check_body(parsed)
+    return parsed
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was ready."""
+
+
+async def _unless_disconnected(request: Request, work, cancel: threading.Event | None = None):
+    """Await ``work``; if the client disconnects first, stop it (and set ``cancel``)."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.25)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                if cancel is not None:
+                    cancel.set()
+                raise ClientGone()
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+def _dropped_header(dropped: list[str]) -> dict[str, str]:
+    """Tell the client (ASCII header) and the server log what the grammar leaves unenforced."""
+    if not dropped:
+        return {}
+    text = "; ".join(dropped)
+    log.warning("grammar does not enforce: %s", text)
+    return {DROPPED_HEADER: json.dumps(text)[1:-1][:2000]}
 
 
 def _chaos_for(request: Request, state: ServerState) -> tuple[ChaosConfig, str]:
@@ -198,6 +244,10 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
             response = await call_next(request)
         except APIError as exc:
             return _error_response(exc, rid)
+        except Exception as exc:  # answered here, so the keep-alive connection stays open
+            log.exception("unexpected error")
+            return _error_response(APIError(500, f"internal error in the local server: {exc!r}; "
+                                            "see the server log", code="internal_error"), rid)
         response.headers["x-request-id"] = rid
         return response
 
@@ -205,6 +255,17 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
     async def api_error(request: Request, exc: APIError):
         rid = getattr(request.state, "rid", "req_unknown")
         return _error_response(exc, rid)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        rid = getattr(request.state, "rid", "req_unknown")
+        message = {404: f"Unknown request URL: {request.method} {request.url.path}. See the "
+                        "server's /openapi.json for its routes.",
+                   405: f"Method {request.method} is not allowed on {request.url.path}."
+                   }.get(exc.status_code, str(exc.detail))
+        code = {404: "unknown_url", 405: "method_not_allowed"}.get(exc.status_code)
+        return _error_response(APIError(exc.status_code, message, code=code,
+                                        headers=dict(exc.headers or {})), rid)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
@@ -249,11 +310,17 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
             model = body.get("model") if isinstance(body, dict) else None
             config, chaos_text = _chaos_for(request, state)
             decision = state.chaos.decide(config)
-            await _apply_chaos(decision)
-            response, tokens = await handler(body, decision)
+            cancel = threading.Event()
+            await _unless_disconnected(request, _apply_chaos(decision), cancel)
+            response, tokens = await _unless_disconnected(request, handler(body, decision, cancel),
+                                                          cancel)
             if tokens is not None:
                 record(rid, endpoint, model, start, 200, *tokens, chaos=chaos_text)
             return response
+        except ClientGone:
+            record(rid, endpoint, model if isinstance(model, str) else None, start, CLIENT_GONE,
+                   chaos=chaos_text)
+            return Response(status_code=CLIENT_GONE)
         except APIError as exc:
             record(rid, endpoint, model if isinstance(model, str) else None, start, exc.status,
                    chaos=chaos_text)
@@ -263,16 +330,17 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
-        async def handle(body, decision):
+        async def handle(body, decision, cancel: threading.Event):
             req = parse_request(ChatRequest, body)
             _check_model(req.model, "chat")
             plan = await run_in_threadpool(plan_chat, req, state.engine)
-            plan.malformed = decision.malformed
+            plan.malformed, plan.cancelled = decision.malformed, cancel
             if req.stream:
                 return _stream(request, plan, decision), None
             result = await run_in_threadpool(complete, plan, state.engine)
             usage = result["usage"]
-            return JSONResponse(result), (usage["prompt_tokens"], usage["completion_tokens"])
+            return JSONResponse(result, headers=_dropped_header(plan.dropped)), \
+                (usage["prompt_tokens"], usage["completion_tokens"])
         return await run_with_gate(request, "chat.completions", handle)
 
     def _stream(request: Request, plan, decision: ChaosDecision) -> StreamingResponse:
@@ -301,11 +369,12 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
                     record(rid, "chat.completions", plan.request.model, start, status,
                            len(plan.prompt_tokens), job.outcome.completion_tokens)
         return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"x-request-id": rid, "cache-control": "no-cache"})
+                                 headers={"x-request-id": rid, "cache-control": "no-cache",
+                                          **_dropped_header(plan.dropped)})
 
     @app.post("/v1/embeddings")
     async def embeddings(request: Request):
-        async def handle(body, decision):
+        async def handle(body, decision, cancel: threading.Event):
             req = parse_request(EmbeddingRequest, body)
             _check_model(req.model, "embedding")
             result, tokens = await run_in_threadpool(_embed, req)
