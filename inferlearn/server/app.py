@@ -215,6 +215,57 @@ def _embed(req: EmbeddingRequest) -> tuple[dict, int]:
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}, tokens
 
 
+class _Guard:
+    """Pure ASGI middleware (Starlette's BaseHTTPMiddleware hides client disconnects): request
+    id, body-size limit, API key, and an OpenAI-shaped 500 for anything unexpected, answered
+    here so the keep-alive connection stays open."""
+
+    def __init__(self, app, state: ServerState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = "req_" + uuid.uuid4().hex[:20]
+        scope.setdefault("state", {}).update(rid=rid, start=time.perf_counter())
+        started = False
+
+        async def send_with_id(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
+                message = {**message, "headers": [*headers, (b"x-request-id", rid.encode())]}
+            await send(message)
+
+        request = Request(scope)
+        try:
+            self._admit(request)
+            await self.app(scope, receive, send_with_id)
+        except APIError as exc:
+            if not started:
+                await _error_response(exc, rid)(scope, receive, send)
+        except Exception as exc:
+            log.exception("unexpected error")
+            if not started:
+                error = APIError(500, f"internal error in the local server: {exc!r}; see the "
+                                 "server log", code="internal_error")
+                await _error_response(error, rid)(scope, receive, send)
+
+    def _admit(self, request: Request) -> None:
+        limit = self.state.settings.max_body_bytes
+        try:
+            length = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            raise APIError(413, f"request body is {length} bytes; the limit is {limit}",
+                           code="request_too_large")
+        if request.url.path.startswith("/v1/"):
+            _check_auth(request, self.state)
+
+
 def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> FastAPI:
     """The FastAPI application (loads the model now unless ``engine`` is given)."""
     state = ServerState(settings, engine)
@@ -227,29 +278,7 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
         state.usage.record(UsageRecord(rid, endpoint, model, prompt, completion,
                                        (time.perf_counter() - start) * 1000, status, cost, chaos))
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        rid = "req_" + uuid.uuid4().hex[:20]
-        request.state.rid, request.state.start = rid, time.perf_counter()
-        try:
-            length = int(request.headers.get("content-length") or 0)
-        except ValueError:
-            length = 0
-        if length > settings.max_body_bytes:
-            return _error_response(APIError(413, f"request body is {length} bytes; the limit is "
-                                            f"{settings.max_body_bytes}", code="request_too_large"), rid)
-        try:
-            if request.url.path.startswith("/v1/"):
-                _check_auth(request, state)
-            response = await call_next(request)
-        except APIError as exc:
-            return _error_response(exc, rid)
-        except Exception as exc:  # answered here, so the keep-alive connection stays open
-            log.exception("unexpected error")
-            return _error_response(APIError(500, f"internal error in the local server: {exc!r}; "
-                                            "see the server log", code="internal_error"), rid)
-        response.headers["x-request-id"] = rid
-        return response
+    app.add_middleware(_Guard, state=state)
 
     @app.exception_handler(APIError)
     async def api_error(request: Request, exc: APIError):
