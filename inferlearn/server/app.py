@@ -29,6 +29,16 @@ from inferlearn.server.chaos import ChaosConfig, ChaosDecision, ChaosMonkey, par
 from inferlearn.server.chat import StreamJob, complete, plan_chat
 from inferlearn.server.embeddings import get_embedder
 from inferlearn.server.engine import LocalEngine
+from inferlearn.server.openapi import (
+    ChatCompletion,
+    EmbeddingList,
+    Health,
+    ModelCard,
+    ModelList,
+    errors,
+    install_openapi,
+    json_body,
+)
 from inferlearn.server.protocol import (
     APIError,
     ChatRequest,
@@ -271,6 +281,7 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
     state = ServerState(settings, engine)
     app = FastAPI(title="inferlearn local model server", docs_url=None, redoc_url=None)
     app.state.inferlearn = state
+    install_openapi(app)
 
     def record(rid: str, endpoint: str, model: str | None, start: float, status: int,
                prompt: int = 0, completion: int = 0, chaos: str = "") -> None:
@@ -302,26 +313,27 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
         return _error_response(APIError(500, f"internal error in the local server: {exc!r}; "
                                         "see the server log", code="internal_error"), rid)
 
-    @app.get("/health")
+    @app.get("/health", response_model=None, responses={200: {"model": Health}})
     async def health():
         return {"status": "ok", "model": LOCAL_CHAT_MODEL, "pid": os.getpid(),
                 "uptime_s": round(time.time() - state.started, 1),
                 "idle_s": round(time.time() - state.last_active, 1)}
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", response_model=None, responses={200: {"model": ModelList}, **errors(401)})
     async def list_models():
         local = [m for m in MODELS.values() if m.provider == "local"]
         return {"object": "list", "data": [{"id": m.id, "object": "model", "created": 1735689600,
                                             "owned_by": "inferlearn"} for m in local]}
 
-    @app.get("/v1/models/{model_id}")
+    @app.get("/v1/models/{model_id}", response_model=None,
+             responses={200: {"model": ModelCard}, **errors(401, 404)})
     async def get_model(model_id: str):
         if model_id not in MODELS or MODELS[model_id].provider != "local":
             raise APIError(404, f"The model '{model_id}' does not exist.", param="model",
                            code="model_not_found")
         return {"id": model_id, "object": "model", "created": 1735689600, "owned_by": "inferlearn"}
 
-    @app.post("/v1/chaos/reset")
+    @app.post("/v1/chaos/reset", responses=errors(401))
     async def chaos_reset():
         state.chaos.reset()
         return {"status": "reset"}
@@ -357,7 +369,8 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
         finally:
             state.leave()
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", openapi_extra=json_body(ChatRequest), response_model=None,
+              responses={200: {"model": ChatCompletion}, **errors(400, 401, 404, 413, 429, 500, 503)})
     async def chat_completions(request: Request):
         async def handle(body, decision, cancel: threading.Event):
             req = parse_request(ChatRequest, body)
@@ -401,7 +414,8 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
                                  headers={"x-request-id": rid, "cache-control": "no-cache",
                                           **_dropped_header(plan.dropped)})
 
-    @app.post("/v1/embeddings")
+    @app.post("/v1/embeddings", openapi_extra=json_body(EmbeddingRequest), response_model=None,
+              responses={200: {"model": EmbeddingList}, **errors(400, 401, 404, 413, 429, 500, 503)})
     async def embeddings(request: Request):
         async def handle(body, decision, cancel: threading.Event):
             req = parse_request(EmbeddingRequest, body)

@@ -113,7 +113,8 @@ def plan_chat(req: ChatRequest, engine: LocalEngine) -> Plan:
             param="messages", code="context_length_exceeded")
     params = GenParams(
         max_tokens=max_tokens, temperature=1.0 if req.temperature is None else req.temperature,
-        top_p=1.0 if req.top_p is None else req.top_p, seed=req.seed, stop=req.stop or [],
+        top_p=1.0 if req.top_p is None else req.top_p,
+        seed=None if req.seed is None else req.seed % 2**31, stop=req.stop or [],
         grammar=compiled.grammar if compiled else None,
         top_logprobs=(req.top_logprobs or 0) if req.logprobs else None)
     return Plan(req, tokens, params, mode, dropped=compiled.dropped if compiled else [])
