@@ -173,7 +173,7 @@ def wrap_context(chunks: list[str], sources: list[str], trust: str = "untrusted"
     if len(chunks) != len(sources):
         raise ValueError(f"wrap_context got {len(chunks)} chunks but {len(sources)} sources")
     parts = []
-    for chunk, source in zip(chunks, sources):
+    for chunk, source in zip(chunks, sources, strict=True):
         body = html.escape(chunk, quote=False)  # a chunk cannot close its own tag
         parts.append(f'<context source="{html.escape(source)}" trust="{trust}">\n{body}\n</context>')
     return "\n".join(parts)

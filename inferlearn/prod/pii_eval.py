@@ -123,7 +123,7 @@ def evaluate_pii(rows: list[Row], detector: Detector | None = None, progress: bo
         gold = token_labels(row["text"], row["spans"], mapped=True)
         raw = token_labels(row["text"], row["spans"], mapped=False)
         pred = token_labels(row["text"], detector(row["text"]), mapped=True)
-        for g, r, p in zip(gold, raw, pred):
+        for g, r, p in zip(gold, raw, pred, strict=True):
             if g == "O" and r != "O":
                 ignored[r] += 1
             if g == "O":
