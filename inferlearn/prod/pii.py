@@ -119,12 +119,13 @@ def _country_names() -> list[str]:
 
 
 def _extend_addresses(text: str, spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
-    """Grow each LOCATION span over the address lines that follow it (city, postcode, country)."""
+    """Grow each LOCATION span over the address lines after it (city, postcode, country), up to
+    the next detected span; ``spans`` are sorted and disjoint."""
     out = []
-    for kind, start, end in spans:
-        if kind == "LOCATION":
-            match = _ADDRESS_TAIL.match(text, end)
-            end = match.end() if match else end
+    for i, (kind, start, end) in enumerate(spans):
+        if kind == "LOCATION" and (match := _ADDRESS_TAIL.match(text, end)):
+            limit = spans[i + 1][1] if i + 1 < len(spans) else len(text)
+            end = max(end, min(match.end(), limit))
         out.append((kind, start, end))
     return out
 
@@ -184,7 +185,7 @@ def detect(text: str, threshold: float = DEFAULT_THRESHOLD,
     for kind, start, end, _ in spans:
         if all(end <= s or start >= e for _, s, e in kept):
             kept.append((kind, start, end))
-    return sorted(kept, key=lambda s: s[1])
+    return _extend_addresses(text, sorted(kept, key=lambda s: s[1]))
 
 
 def redact(text: str, threshold: float = DEFAULT_THRESHOLD) -> Redaction:
