@@ -89,7 +89,7 @@ def _injection(args: argparse.Namespace) -> int:
     auc = "n/a (one class)" if report["roc_auc"] is None else f"{report['roc_auc']:.3f}"
     print(f"{report['rows']} rows ({report['positives']} injections), threshold {report['threshold']}: "
           f"TPR {report['tpr']:.3f}  FPR {report['fpr']:.3f}  F1 {report['f1']:.3f}  ROC AUC {auc}")
-    det = report["detector"]
+    det = report["detector"]  # cv: the out-of-fold rates on the rows the threshold was tuned on
     cv = det["cross_validation"]
     print(f"detector trained on {det['trained_on']} ({det['n_train']} rows); its 5-fold cross-validation: "
           f"TPR {cv['tpr']:.3f}  FPR {cv['fpr']:.3f}  ROC AUC {cv['roc_auc']:.3f}")

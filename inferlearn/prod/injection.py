@@ -1,9 +1,10 @@
 """Prompt-injection defences: a trained detector plus structural defences around the model.
 
 The detector is TF-IDF (character and word n-grams) and logistic regression, trained on deepset's
-prompt-injection set in ``../shared/datasets`` (read in place, never copied) and cross-validated
-there; without that folder it trains on Larkspur's own labelled train tickets and forum posts and
-says so. The structural defences do not rely on the detector: context delimited and tagged with
+prompt-injection set in ``../shared/datasets`` (read in place, never copied) plus the lines of
+Larkspur's benign train tickets, and cross-validated; a text's score is the highest score of its
+lines, so a long benign ticket does not look like an attack and one injected line still counts.
+Without the shared folder it trains on Larkspur's labelled train tickets and forum posts and says so. The structural defences do not rely on the detector: context delimited and tagged with
 its provenance, a canary token in the system prompt, output checks for system-prompt leaks and
 exfiltration links, and tools called only from an allow-list.
 
@@ -22,9 +23,6 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-# Shipped threshold: chosen on out-of-fold scores of deepset's train split as the highest
-# threshold with TPR >= 0.90 (see choose_threshold); the lesson re-derives it.
-DEFAULT_THRESHOLD = 0.5
 SEED = 13
 
 
@@ -37,10 +35,30 @@ class Detector:
     source: str
     n_train: int
     cv: dict = field(default_factory=dict)
+    oof: Any = None  # out-of-fold scores of the evaluation rows (for ROC curves)
+    oof_labels: list[int] = field(default_factory=list)
 
     def score(self, texts: list[str]) -> np.ndarray:
-        """Probability of injection for each text."""
-        return self.model.predict_proba(list(texts))[:, 1]
+        """Probability of injection for each text (the highest of its lines)."""
+        return max_over_segments(self.model, list(texts))
+
+
+def segments(text: str) -> list[str]:
+    """The non-empty lines of ``text`` (the text itself if it has none)."""
+    return [line.strip() for line in text.split("\n") if line.strip()] or [text]
+
+
+def max_over_segments(model: Any, texts: list[str]) -> np.ndarray:
+    """Each text's highest line score under a fitted ``model``."""
+    pieces, owner = [], []
+    for i, text in enumerate(texts):
+        parts = segments(text)
+        pieces += parts
+        owner += [i] * len(parts)
+    out = np.zeros(len(texts))
+    if pieces:
+        np.maximum.at(out, np.asarray(owner), model.predict_proba(pieces)[:, 1])
+    return out
 
 
 def build_model(c: float = 4.0) -> Any:
@@ -56,29 +74,40 @@ def build_model(c: float = 4.0) -> Any:
     return make_pipeline(features, LogisticRegression(C=c, class_weight="balanced", max_iter=2000))
 
 
-def training_rows() -> tuple[list[str], list[int], str]:
-    """Texts, labels and a source label: deepset's train split, or Larkspur's data without it."""
+def training_rows() -> tuple[list[str], list[int], str, int]:
+    """Texts, labels, a source label and n: the first n rows are the ones the threshold is tuned on.
+
+    With the shared folder: deepset's train split (tuned on), then every line of Larkspur's benign
+    train tickets and the injected train tickets whole. Without it: Larkspur's data only.
+    """
     from inferlearn.data import data_dir, read_jsonl, shared_datasets_dir
 
+    tickets = [t for t in read_jsonl(data_dir() / "tickets" / "tickets.jsonl") if t["split"] == "train"]
     shared = shared_datasets_dir()
     path = shared / "prompt_injection" / "deepset_train.jsonl" if shared else None
     if path is not None and path.is_file():
         rows = read_jsonl(path)
-        return [r["text"] for r in rows], [int(r["label"]) for r in rows], "deepset/prompt-injections train"
-    tickets = [t for t in read_jsonl(data_dir() / "tickets" / "tickets.jsonl") if t["split"] == "train"]
+        texts, labels = [r["text"] for r in rows], [int(r["label"]) for r in rows]
+        extra = [(line, 0) for t in tickets if not t["injection"] for line in segments(t["text"])]
+        extra += [(t["text"], 1) for t in tickets if t["injection"]]
+        return (texts + [e[0] for e in extra], labels + [e[1] for e in extra],
+                "deepset/prompt-injections train + Larkspur train tickets", len(texts))
     posts = read_jsonl(data_dir() / "community" / "posts.jsonl")
     texts = [t["text"] for t in tickets] + [p["text"] for p in posts]
     labels = [int(t["injection"]) for t in tickets] + [int(p["injection"]) for p in posts]
-    return texts, labels, "Larkspur train tickets + forum posts (deepset set absent)"
+    return texts, labels, "Larkspur train tickets + forum posts (deepset set absent)", len(texts)
 
 
 def cross_validate(texts: list[str], labels: list[int], folds: int = 5, c: float = 4.0) -> np.ndarray:
-    """Out-of-fold injection probabilities from stratified k-fold cross-validation."""
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    """Out-of-fold injection scores (highest line) from stratified k-fold cross-validation."""
+    from sklearn.model_selection import StratifiedKFold
 
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED)
-    return cross_val_predict(build_model(c), list(texts), list(labels), cv=splitter,
-                             method="predict_proba")[:, 1]
+    oof = np.zeros(len(texts))
+    for train, test in splitter.split(texts, labels):
+        model = build_model(c).fit([texts[i] for i in train], [labels[i] for i in train])
+        oof[test] = max_over_segments(model, [texts[i] for i in test])
+    return oof
 
 
 def rates(labels: list[int], scores: np.ndarray, threshold: float) -> dict[str, float]:
@@ -105,18 +134,22 @@ def choose_threshold(labels: list[int], scores: np.ndarray, max_fpr: float = 0.1
     return best
 
 
-def train_detector(texts: list[str], labels: list[int], source: str) -> Detector:
-    """Cross-validate (5 folds) to pick the threshold, then fit on all rows; 05_prompt_injection."""
+def train_detector(texts: list[str], labels: list[int], source: str, n_eval: int | None = None) -> Detector:
+    """Cross-validate (5 folds), pick the threshold on the first ``n_eval`` rows' out-of-fold
+    scores, then fit on all rows; introduced in 05_prompt_injection."""
     from sklearn.metrics import roc_auc_score
 
     if len(set(labels)) != 2 or min(labels.count(0), labels.count(1)) < 5:
         raise ValueError(f"training needs at least 5 rows of each label (0 and 1); got "
                          f"{labels.count(0)} benign and {labels.count(1)} injections")
+    n = len(texts) if n_eval is None else n_eval
     oof = cross_validate(texts, labels)
-    threshold = choose_threshold(labels, oof)
-    cv = {"folds": 5, "roc_auc": round(float(roc_auc_score(labels, oof)), 4), **rates(labels, oof, threshold)}
+    threshold = choose_threshold(labels[:n], oof[:n])
+    cv = {"folds": 5, "rows": n, "roc_auc": round(float(roc_auc_score(labels[:n], oof[:n])), 4),
+          **rates(labels[:n], oof[:n], threshold)}
     model = build_model().fit(texts, labels)
-    return Detector(model=model, threshold=threshold, source=source, n_train=len(texts), cv=cv)
+    return Detector(model=model, threshold=threshold, source=source, n_train=len(texts), cv=cv,
+                    oof=oof[:n], oof_labels=list(labels[:n]))
 
 
 @lru_cache(maxsize=1)
@@ -130,8 +163,8 @@ def get_detector() -> Detector:
 
     from inferlearn.config import cache_dir
 
-    texts, labels, source = training_rows()
-    key = [texts, labels, SEED, sklearn.__version__]
+    texts, labels, source, n_eval = training_rows()
+    key = [texts, labels, n_eval, SEED, sklearn.__version__, "segments-v1"]
     digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
     path = cache_dir() / "injection" / f"detector-{digest}.joblib"
     if path.is_file():
@@ -139,7 +172,7 @@ def get_detector() -> Detector:
             return joblib.load(path)
         except Exception:  # a stale or torn file: train again
             path.unlink(missing_ok=True)
-    detector = train_detector(texts, labels, source)
+    detector = train_detector(texts, labels, source, n_eval)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".part")
     joblib.dump(detector, tmp)
