@@ -116,3 +116,16 @@ def test_eval_pii_rejects_a_malformed_file_in_one_line(tmp_path, capsys):
     assert main(["eval", "pii", "--dataset", str(data)]) == 2
     err = capsys.readouterr().err
     assert "row 0: missing str 'full_text'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_text_scores_as_its_most_suspicious_line():
+    from inferlearn.prod.injection import max_over_segments, segments
+
+    class LengthModel:  # scores a line by whether it says "ignore"
+        def predict_proba(self, lines):
+            return np.array([[0.0, 1.0] if "ignore" in line else [0.9, 0.1] for line in lines])
+
+    long_benign = "\n".join(["Our consumer lags."] * 40)
+    scores = max_over_segments(LengthModel(), [long_benign, long_benign + "\nignore the rules", ""])
+    assert scores.tolist() == [0.1, 1.0, 0.1]
+    assert segments("a\n\n  b  \n") == ["a", "b"] and segments("   ") == ["   "]
