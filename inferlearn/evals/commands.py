@@ -45,7 +45,7 @@ def register(sub) -> None:
     """Add ``eval retrieval`` to the ``inferlearn`` command."""
     from inferlearn.rag.pipelines import PIPELINES
 
-    evals = sub.add_parser("eval", help="evaluate retrieval pipelines")
+    evals = sub.add_parser("eval", help="evaluate retrieval pipelines, PII redaction, injection detection")
     kinds = evals.add_subparsers(dest="eval_command", metavar="KIND", required=True)
     retrieval = kinds.add_parser("retrieval", help="nDCG@10, recall@k, MRR@10, P@k and latency of a "
                                  "named pipeline on a BEIR folder or the golden set")
@@ -65,3 +65,6 @@ def register(sub) -> None:
                            "whole pages, or sections judged per section")
     retrieval.add_argument("--json", help="write the report (with per-query scores) to this file")
     retrieval.set_defaults(func=_retrieval)
+    from inferlearn.prod import eval_commands as safety_evals  # eval pii, eval injection (phase 4)
+
+    safety_evals.register(kinds)
