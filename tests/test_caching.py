@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inferlearn.prod.caching import ExactCache, SemanticCache, cache_key, is_cacheable, sweep_threshold
+from inferlearn.prod.caching import (
+    ExactCache,
+    SemanticCache,
+    cache_key,
+    is_cacheable,
+    sweep_threshold,
+)
 from inferlearn.rag.dense import HashingEmbedder
 
 REQUEST = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
