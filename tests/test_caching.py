@@ -84,3 +84,17 @@ def test_sweep_counts_false_hits_leave_one_out_and_true_hits_on_paraphrases():
     assert by_t[0.999]["paraphrase_true_hit_rate"] == 0.0
     with pytest.raises(ValueError, match="need >= 2 questions"):
         sweep_threshold(emb, ["q1"], ["a1"], [], [0.5])
+
+
+def test_every_golden_paraphrase_restates_an_existing_dev_question_once():
+    from inferlearn.data import data_dir, read_jsonl
+    from inferlearn.evals.golden import load_golden
+
+    golden = {g["id"]: g for g in load_golden()}
+    rows = read_jsonl(data_dir() / "golden" / "paraphrases.jsonl")
+    ids = [r["id"] for r in rows]
+    assert len(rows) == 24 and len(set(ids)) == len(ids)
+    for row in rows:
+        assert set(row) == {"id", "paraphrase"}, row
+        assert row["id"] in golden and golden[row["id"]]["split"] == "dev", row["id"]
+        assert row["paraphrase"].strip() and row["paraphrase"] != golden[row["id"]]["question"]

@@ -83,3 +83,10 @@ def test_stopwatch_adds_up_repeated_stages():
         with watch.stage("retrieve"):
             pass
     assert set(watch.stages) == {"retrieve"} and watch.stages["retrieve"] >= 0 and watch.elapsed_ms > 0
+
+
+def test_any_field_name_is_free_for_the_caller(tmp_path, monkeypatch):
+    monkeypatch.setenv("INFERLEARN_REQUEST_LOG", str(tmp_path / "env.jsonl"))
+    line = log_request(route="/v1/answer", path="/v1/answer?x=1", metrics="not the registry", status=200)
+    assert line["path"] == "/v1/answer?x=1" and line["metrics"] == "not the registry"
+    assert json.loads((tmp_path / "env.jsonl").read_text())["status"] == 200

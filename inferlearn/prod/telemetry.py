@@ -105,17 +105,19 @@ def scrub_text(text: str) -> dict[str, Any]:
     return {"chars": len(text), "redacted": redact(text).text}
 
 
-def log_request(path: str | Path | None = None, metrics: Metrics | None = None, **fields: Any) -> dict:
+def log_request(log_path: str | Path | None = None, metrics: Metrics | None = None, /,
+                **fields: Any) -> dict:
     """Record one request: a JSON line in the request log, the logger, the metrics; returns the line.
 
-    ``ts`` (UTC) is added; ``query`` and ``answer`` are scrubbed (``scrub_text``)."""
+    ``log_path`` and ``metrics`` are positional-only, so any field name (``path``, ``metrics``)
+    is free for the caller; ``ts`` (UTC) is added; ``query`` and ``answer`` are scrubbed."""
     line = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **fields}
     for name in TEXT_FIELDS:
         if isinstance(line.get(name), str):
             line[name] = scrub_text(line[name])
     (metrics or METRICS).observe(line)
     text = json.dumps(line, ensure_ascii=False, default=str)
-    target = Path(path) if path else request_log_path()
+    target = Path(log_path) if log_path else request_log_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     with _write_lock, open(target, "a", encoding="utf-8") as handle:
         handle.write(text + "\n")
