@@ -75,11 +75,26 @@ def test_per_request_caps_refuse_before_touching_the_ledger(tmp_path):
     assert budget.spent("a") == (0, 0.0)
 
 
-def test_settling_more_than_was_reserved_is_refused(tmp_path):
+def test_settling_more_than_was_reserved_records_the_truth_and_counts_an_overrun(tmp_path, caplog):
     budget = make(tmp_path)
     res = budget.reserve("a", tokens=100, cost_usd=0.001)
-    with pytest.raises(ValueError, match="must not use more than it reserved"):
-        budget.settle(res, tokens=101, cost_usd=0.001)
+    assert budget.settle(res, tokens=101, cost_usd=0.001) is False
+    assert budget.spent("a") == (101, 0.001) and budget.overruns == 1
+    assert "budget overrun" in caplog.text and "max_tokens" in caplog.text
+    assert budget.settle(budget.reserve("a", tokens=10, cost_usd=0.0), tokens=10, cost_usd=0.0) is True
+
+
+def test_hold_settles_the_recorded_usage_or_releases_when_the_call_fails(tmp_path):
+    budget = make(tmp_path, daily_usd=1.0)
+    model = "smollm2-135m-instruct"
+    with budget.hold("a", model, prompt_tokens=1000, max_tokens=200) as hold:
+        assert budget.spent("a")[0] == 1200  # the worst case is held during the call
+        hold.record(1000, 50)
+    assert budget.spent("a") == (1050, round((1000 * 0.02 + 50 * 0.04) / 1e6, 6))
+    with pytest.raises(RuntimeError, match="upstream down"):
+        with budget.hold("a", model, prompt_tokens=1000, max_tokens=200):
+            raise RuntimeError("upstream down")
+    assert budget.spent("a")[0] == 1050, "a failed call gives its reservation back"
 
 
 @pytest.mark.parametrize("bad", [{"tokens": -1, "cost_usd": 0.0}, {"tokens": 1.5, "cost_usd": 0.0},

@@ -19,6 +19,7 @@ quota that resets at midnight UTC, with ``Retry-After``).
 
 from __future__ import annotations
 
+import logging
 import math
 import sqlite3
 import threading
@@ -29,6 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 MICRO = 1_000_000
+logger = logging.getLogger("inferlearn.budgets")
 _SCHEMA = """CREATE TABLE IF NOT EXISTS ledger (
     id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, day TEXT NOT NULL,
     tokens INTEGER NOT NULL, micro_usd INTEGER NOT NULL,
@@ -72,6 +74,18 @@ class Reservation:
     day: str
     tokens: int
     cost_usd: float
+
+
+@dataclass
+class Hold:
+    """What ``Budget.hold`` yields: its reservation, and the usage to settle (``record``)."""
+
+    reservation: Reservation
+    usage: tuple[int, int] | None = None
+
+    def record(self, prompt_tokens: int, completion_tokens: int) -> None:
+        """The call's usage block: settled when the ``with`` block ends."""
+        self.usage = (int(prompt_tokens), int(completion_tokens))
 
 
 class BudgetExceeded(Exception):
@@ -131,6 +145,7 @@ class Budget:
         # 50 threads, measured), so it is the second line, not the first
         self._lock = _LOCKS.setdefault(str(self.path.resolve()), threading.RLock())
         self._db: sqlite3.Connection | None = None
+        self.overruns = 0
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
@@ -207,17 +222,46 @@ class Budget:
             raise ValueError(f"reservation {res.id} of key {res.key!r} was already settled or "
                              "released (each reservation is closed exactly once)")
 
-    def settle(self, res: Reservation, tokens: int, cost_usd: float) -> None:
+    def settle(self, res: Reservation, tokens: int, cost_usd: float) -> bool:
         """Replace the hold with what the call really used (from its usage block).
 
-        More than was reserved is refused (``ValueError``): the reservation is the promise that
-        kept concurrent requests under the cap, so a call must never be allowed to exceed it."""
+        The ledger records the truth, even above the reservation; that is an **overrun** (the
+        reservation was not a true worst case: a prompt counted short, no ``max_tokens``), which
+        can push a key past its cap. It is logged, counted in ``overruns`` and returns False."""
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
+            raise ValueError(f"tokens must be an integer >= 0, got {tokens!r}")
         micro = to_micro(cost_usd)
-        if tokens < 0 or tokens > res.tokens or micro > to_micro(res.cost_usd):
-            raise ValueError(f"settling {tokens} tokens / ${cost_usd:.6f} against a reservation of "
-                             f"{res.tokens} tokens / ${res.cost_usd:.6f}: a call must not use more than "
-                             "it reserved (pass max_tokens to the model)")
         self._close(res, "settled", tokens, micro)
+        if tokens > res.tokens or micro > to_micro(res.cost_usd, up=True):
+            self.overruns += 1
+            logger.warning("budget overrun: key %r settled %d tokens / $%.6f against a reservation of "
+                           "%d tokens / $%.6f; reserve the true worst case (count the prompt with the "
+                           "model's tokenizer, always pass max_tokens)", res.key, tokens, cost_usd,
+                           res.tokens, res.cost_usd)
+            return False
+        return True
+
+    @contextmanager
+    def hold(self, key: str, model: str, prompt_tokens: int, max_tokens: int) -> Iterator[Hold]:
+        """Reserve the worst case of one call to ``model``; on exit settle the usage given to
+        ``Hold.record``, or release everything if none was recorded (the call failed)::
+
+            with budget.hold(api_key, model, prompt_tokens, max_tokens) as hold:
+                reply = client.chat.completions.create(..., max_tokens=max_tokens)
+                hold.record(reply.usage.prompt_tokens, reply.usage.completion_tokens)
+        """
+        from inferlearn.llm.models import usage_cost
+
+        res = self.reserve(key, prompt_tokens + max_tokens, worst_case_cost(model, prompt_tokens, max_tokens))
+        held = Hold(res)
+        try:
+            yield held
+        finally:
+            if held.usage is None:
+                self.release(res)
+            else:
+                prompt, completion = held.usage
+                self.settle(res, prompt + completion, usage_cost(model, prompt, completion))
 
     def release(self, res: Reservation) -> None:
         """Give the whole hold back (the call failed before it used anything)."""
