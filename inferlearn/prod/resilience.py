@@ -231,7 +231,7 @@ class CircuitBreaker:
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset("a an and are can do does for how i in is it my of on or the to what when "
+_STOP = frozenset("a an and are can do does for have how i in is it my of on or the to what when "
                   "where which who why with you your".split())
 
 
@@ -239,25 +239,53 @@ def _terms(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
-def extractive_answer(query: str, chunks: Sequence[Any], max_sentences: int = 2) -> tuple[str, list[str]]:
-    """The sentences of the top chunks that share most words with ``query``, each cited.
+def _units(text: str) -> tuple[str, list[str]]:
+    """A chunk's breadcrumb title (first line with ``>``, if any) and its quotable units:
+    sentences of prose lines and table rows as ``cell | cell``; headings, code blocks and
+    questions left out."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    title = lines.pop(0) if lines and " > " in lines[0] else ""
+    units: list[str] = []
+    in_code = False
+    for line in lines:
+        if line.startswith("```"):
+            in_code = not in_code
+        if in_code or not line or line.startswith(("#", "```")) or set(line) <= set("|-: "):
+            continue
+        if line.startswith("|"):
+            units.append(" | ".join(cell.strip() for cell in line.strip("|").split("|")))
+        else:
+            units += [u for u in _SENTENCE.split(line) if u and not u.rstrip().endswith("?")]
+    return title, units
 
-    Returns ``(text, cited ids)``; ``("", [])`` when no sentence shares a word with the query.
-    Introduced in ``phase4_production/02_resilience``.
+
+def extractive_answer(query: str, chunks: Sequence[Any], max_units: int = 2,
+                      max_words: int = 60) -> tuple[str, list[str]]:
+    """A quote from the top chunks, cited: the sentences or table rows sharing most words with
+    ``query`` (at least two), else the opening of the best chunk that shares any word with it.
+
+    Returns ``(text, cited ids)``; ``("", [])`` when no chunk shares a word with the query, so
+    the caller abstains. Introduced in ``phase4_production/02_resilience``.
     """
     from inferlearn.rag.answer import as_retrieved
 
-    terms, scored = _terms(query), []
+    terms, scored, opening = _terms(query), [], None
     for rank, item in enumerate(chunks[:3]):
         chunk = as_retrieved(item)
-        for pos, sentence in enumerate(_SENTENCE.split(" ".join(chunk.text.split()))):
-            overlap = len(terms & _terms(sentence))
-            if overlap and not sentence.lstrip().startswith("#"):
-                scored.append((-overlap, rank, pos, sentence.strip(), chunk.id))
-    best = sorted(scored)[:max_sentences]
-    best.sort(key=lambda row: (row[1], row[2]))  # reading order
-    ids = list(dict.fromkeys(row[4] for row in best))
-    return " ".join(f"{row[3]} [{row[4]}]" for row in best), ids
+        title, units = _units(chunk.text)
+        if opening is None and units and terms & _terms(chunk.text):
+            words = " ".join(units).split()
+            opening = (f"{title}: " if title else "") + " ".join(words[:max_words]) + \
+                (" ..." if len(words) > max_words else "") + f" [{chunk.id}]"
+            opening = (opening, [chunk.id])
+        for pos, unit in enumerate(units):
+            overlap = len(terms & _terms(unit))
+            if overlap >= 2:
+                scored.append((-overlap, rank, pos, unit.strip(), chunk.id))
+    if not scored:
+        return opening or ("", [])
+    best = sorted(sorted(scored)[:max_units], key=lambda row: (row[1], row[2]))  # reading order
+    return " ".join(f"{row[3]} [{row[4]}]" for row in best), list(dict.fromkeys(row[4] for row in best))
 
 
 @dataclass
