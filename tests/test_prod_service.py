@@ -157,3 +157,55 @@ def test_stopped_model_server_opens_the_breaker_and_the_fallback_answers_fast():
         latencies.append((time.perf_counter() - start) * 1000)
         assert "CircuitOpen" in body["errors"][0]
     assert sorted(latencies)[18] < 100, latencies  # p95 of the fallback, in-process
+
+
+class BudgetExceeded(Exception):
+    """Stands in for inferlearn.prod.budgets.BudgetExceeded (matched by name, imported lazily)."""
+
+    def __init__(self, what, limit, spent):
+        super().__init__(what)
+        self.what, self.limit, self.spent = what, limit, spent
+
+
+class FakeBudget:
+    def __init__(self, refuse=None):
+        self.refuse, self.reserved, self.settled = refuse, [], []
+
+    def reserve(self, key, tokens, cost_usd):
+        if self.refuse:
+            raise BudgetExceeded(*self.refuse)
+        self.reserved.append((key, tokens, cost_usd))
+        return len(self.reserved)
+
+    def settle(self, res, tokens, cost_usd):
+        self.settled.append((res, tokens, cost_usd))
+
+    def release(self, res):
+        self.settled.append((res, 0, 0.0))
+
+
+def _with_budget(budget, replies=()):
+    settings = ServiceSettings(api_keys={KEY: "web"}, model="smollm2-135m-instruct",
+                               retry=RetryPolicy(attempts=1))
+    app = create_app(settings, retriever=build_pipeline("bm25", DOCS), client=ScriptedClient(list(replies)),
+                     budget=budget)
+    return TestClient(app)
+
+
+def test_budget_reserves_the_worst_case_and_settles_what_was_used():
+    budget = FakeBudget()
+    r = _with_budget(budget, ["Within 14 days [refunds#window:0]."]).post(
+        "/v1/answer", json={"query": "refund window"}, headers=AUTH)
+    assert r.status_code == 200
+    (key, tokens, worst), = budget.reserved
+    (_, used_tokens, cost), = budget.settled
+    assert key == KEY and tokens == 1000 + 300 + 200 and 0 < cost < worst
+    assert used_tokens == r.json()["usage"]["total_tokens"]
+
+
+@pytest.mark.parametrize("what, status", [("per-request cost", 402), ("per-key tokens per day", 429)])
+def test_an_exceeded_budget_gets_its_own_clear_error(what, status):
+    r = _with_budget(FakeBudget(refuse=(what, 0.01, 0.0100))).post(
+        "/v1/answer", json={"query": "refund window"}, headers=AUTH)
+    assert r.status_code == status and r.json()["error"]["code"] == "budget_exceeded"
+    assert what in r.json()["error"]["message"]

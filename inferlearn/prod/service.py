@@ -224,6 +224,8 @@ def create_app(settings: ServiceSettings, retriever: Any = None, client: Any = N
     limiter = RateLimiter(settings.rate_per_s, settings.burst)
     answerer = Answerer(retriever, client, settings.model or "", settings) if retriever is not None else None
     telemetry = _optional("telemetry") if settings.use_telemetry else None
+    if budget is None and settings.use_budget and _optional("budgets") is not None:
+        budget = _optional("budgets").Budget()  # the lead's merge sets its limits
     pii = _optional("pii") if settings.use_pii else None
     app.state.answerer, app.state.settings, app.state.limiter = answerer, settings, limiter
     _install_error_handlers(app)
@@ -292,7 +294,10 @@ def create_app(settings: ServiceSettings, retriever: Any = None, client: Any = N
                 result, ids = answerer.answer(query, body.k, deadline, on_delta)
             except DeadlineExceeded as exc:
                 result, ids = LadderResult("", "abstain", errors=[str(exc)]), []
-            _settle(budget, reservation, result)
+            except BaseException:
+                _settle(budget, reservation, None, settings.model or "")
+                raise
+            _settle(budget, reservation, result, settings.model or "")
             return AnswerResponse(request_id=rid, answer=result.text, source=result.source,
                                   citations=result.citations, context_ids=ids, degraded=result.degraded,
                                   errors=result.errors, latency_ms=(time.perf_counter() - start) * 1000,
@@ -319,22 +324,35 @@ def _reserve(budget: Any, key: str, settings: ServiceSettings) -> Any:
     """Reserve the worst case of one answer, or answer 402/429 naming what was exceeded."""
     if budget is None:
         return None
-    worst_tokens = settings.budget_tokens + settings.max_tokens + 300  # context + answer + prompt
+    from inferlearn.llm.calllog import call_cost
+
+    prompt = settings.budget_tokens + 300  # context + system prompt and question, at most
+    worst = call_cost(settings.model or "", prompt, settings.max_tokens) or 0.0
     try:
-        return budget.reserve(key, worst_tokens, 0.0)
+        return budget.reserve(key, prompt + settings.max_tokens, worst)
     except Exception as exc:
         if type(exc).__name__ != "BudgetExceeded":
             raise
-        what = getattr(exc, "what", "budget")
-        status = 429 if "day" in str(what) else 402
+        what = str(getattr(exc, "what", "budget"))
+        status = 429 if "day" in what else 402
         raise ServiceError(status, "budget", "budget_exceeded",
-                           f"{what} exceeded: limit {getattr(exc, 'limit', '?')}, "
-                           f"spent {getattr(exc, 'spent', '?')}") from None
+                           f"{what} exceeded: limit {getattr(exc, 'limit', '?')}, spent "
+                           f"{getattr(exc, 'spent', '?')}; wait for the next day or ask for a "
+                           "higher limit", {"Retry-After": "3600"} if status == 429 else None) from None
 
 
-def _settle(budget: Any, reservation: Any, result: LadderResult) -> None:
-    if budget is not None and reservation is not None:
-        budget.settle(reservation, int(result.usage.get("total_tokens", 0)), 0.0)
+def _settle(budget: Any, reservation: Any, result: LadderResult | None, model: str) -> None:
+    """Settle the reservation at what the call used (release it when nothing was answered)."""
+    if budget is None or reservation is None:
+        return
+    if result is None:
+        budget.release(reservation)
+        return
+    from inferlearn.llm.calllog import call_cost
+
+    usage = result.usage
+    cost = call_cost(model, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)) or 0.0
+    budget.settle(reservation, int(usage.get("total_tokens", 0)), cost)
 
 
 def _sse(run, request_id: str) -> Iterator[str]:
