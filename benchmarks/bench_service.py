@@ -11,6 +11,7 @@ Writes JSON (default ``build/bench/service.json``). A benchmark, not a test: it 
    HTTP on localhost. Goal: the service adds <= 5 ms at p95.
 
     python benchmarks/bench_service.py [--out PATH] [--requests 1000] [--quick]
+    python benchmarks/bench_service.py --upstream stub-engine --workers 8   # chaos without llama.cpp
 """
 
 from __future__ import annotations
@@ -45,6 +46,111 @@ def _app(client, retriever, **settings):
 
     base = dict(api_keys={KEY: "bench"}, rate_per_s=1e6, burst=10**6, max_tokens=12, budget_tokens=200)
     return create_app(ServiceSettings(**{**base, **settings}), retriever=retriever, client=client)
+
+
+class StubEngine:
+    """Stands in for llama.cpp in the local server: the server's HTTP and chaos layers run as
+    they are, generation is one canned sentence, so the chaos run measures resilience rather than
+    how busy the CPU is."""
+
+    n_ctx = 8192
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def tokenize(self, prompt: str) -> list[int]:
+        return list(range(len(prompt.split())))
+
+    def generate(self, prompt_tokens, params, outcome):
+        from inferlearn.server.engine import Piece
+
+        outcome.completion_tokens, outcome.finish_reason = 8, "stop"
+        yield Piece("The answer is in the docs.")
+
+
+def _serve(app) -> tuple[str, object, threading.Thread]:
+    """Serve ``app`` with uvicorn in a thread on a free port; (base url, server, thread)."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread
+
+
+def _upstream(kind: str):
+    """(client, model, stop) for the model server the chaos run talks to."""
+    from inferlearn.llm import default_model, get_client
+
+    if kind == "local":
+        return get_client(), default_model(), lambda: None
+    import openai
+
+    from inferlearn.server.app import ServerSettings, create_app
+
+    url, server, thread = _serve(create_app(ServerSettings(model_path="stub", max_queue=64), engine=StubEngine()))
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(5)
+
+    return openai.OpenAI(base_url=f"{url}/v1", api_key="x"), default_model(), stop
+
+
+def bench_chaos_concurrent(retriever, n: int, error_rate: float, latency_ms: int, deadline_ms: int,
+                           upstream: str, workers: int) -> dict:
+    """The chaos run with ``workers`` callers at once, over HTTP to the service."""
+    import concurrent.futures
+
+    import httpx
+
+    client, model, stop_upstream = _upstream(upstream)
+    statuses: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def count(response) -> None:
+        with lock:
+            statuses[str(response.status_code)] = statuses.get(str(response.status_code), 0) + 1
+
+    client._client.event_hooks["response"].append(count)
+    app = _app(client, retriever, model=model)
+    url, server, thread = _serve(app)
+    specs = {429: f"error_rate={error_rate};status=429;latency_ms={latency_ms};seed=13",
+             503: f"error_rate={error_rate};status=503;latency_ms={latency_ms};seed=13"}
+    queries = _queries(n)
+
+    def one(i: int) -> dict:
+        # the service sends its settings' chaos header; here each request picks 429 or 503 itself
+        headers = {"Authorization": f"Bearer {KEY}"}
+        start = time.perf_counter()
+        r = http.post(f"{url}/v1/answer", json={"query": queries[i], "deadline_ms": deadline_ms},
+                      headers=headers)
+        body = r.json()
+        return {"status": r.status_code, "source": body.get("source"), "ms": (time.perf_counter() - start) * 1000,
+                "errors": body.get("errors", [])}
+
+    app.state.settings.chaos = specs[429]
+    with httpx.Client(timeout=60) as http, concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        rows = list(pool.map(one, range(n // 2)))
+        app.state.settings.chaos = specs[503]
+        rows += list(pool.map(one, range(n // 2, n)))
+    server.should_exit = True
+    thread.join(5)
+    stop_upstream()
+    ok = [r for r in rows if r["status"] == 200 and r["source"] in ("llm", "abstain") and r["ms"] <= deadline_ms]
+    failed = [r for r in rows if r not in ok]
+    return {"requests": n, "upstream": upstream, "concurrent_callers": workers,
+            "chaos": f"error_rate={error_rate} (first half 429, second half 503), latency_ms={latency_ms}, "
+                     "Retry-After 1 s (the server's default)",
+            "deadline_ms": deadline_ms, "model_answered_within_deadline": len(ok),
+            "success_rate": round(len(ok) / n, 4),
+            "sources": {s: sum(r["source"] == s for r in rows) for s in ("llm", "extractive", "abstain")},
+            "model_server_statuses": statuses, "breaker_opened": app.state.answerer.breaker.opened_count,
+            "what_failed": [r["errors"][:1] for r in failed[:10]], **_percentiles([r["ms"] for r in rows])}
 
 
 def bench_chaos(retriever, n: int, error_rate: float, latency_ms: int, deadline_ms: int) -> dict:
@@ -159,6 +265,10 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=200)
     parser.add_argument("--deadline-ms", type=int, default=5000)
     parser.add_argument("--skip-chaos", action="store_true", help="no local model needed")
+    parser.add_argument("--upstream", choices=["local", "stub-engine"], default="local",
+                        help="chaos against the local model (default), or against the local server "
+                             "with generation stubbed out (resilience without CPU contention)")
+    parser.add_argument("--workers", type=int, default=1, help="concurrent callers in the chaos run")
     args = parser.parse_args()
     from inferlearn.prod.commands import default_retriever
 
@@ -171,7 +281,11 @@ def main() -> None:
            "stopped": bench_stopped(retriever, n_other)}
     print(json.dumps({k: out[k] for k in ("overhead", "stopped")}, indent=1), flush=True)
     if not args.skip_chaos:
-        out["chaos"] = bench_chaos(retriever, n_chaos, args.error_rate, args.latency_ms, args.deadline_ms)
+        if args.upstream == "local" and args.workers == 1:
+            out["chaos"] = bench_chaos(retriever, n_chaos, args.error_rate, args.latency_ms, args.deadline_ms)
+        else:
+            out["chaos"] = bench_chaos_concurrent(retriever, n_chaos, args.error_rate, args.latency_ms,
+                                                  args.deadline_ms, args.upstream, args.workers)
         print(json.dumps(out["chaos"], indent=1))
     out["machine"]["load_avg_at_end"] = list(__import__("os").getloadavg())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
