@@ -8,6 +8,7 @@
 #   make release   instructors: student release of every phase into build/course/release/
 #   make grade     instructors: autograde build/course/submitted/, feedback, grades.csv + plot
 #   make bench     run benchmarks/*.py, JSON into build/bench/
+#   make app       run the phase 4 service (KEYS="sk-dev-0001=dev", PORT=8400)
 #   make clean     remove build/ (never workspace/: that is the learner's work)
 #
 # `make test` and `make run` use their own server folder (build/runtime) and stop the local
@@ -26,7 +27,7 @@ NB ?=
 
 STOP_SERVER = $(BIN)/inferlearn serve --stop >/dev/null 2>&1 || true
 
-.PHONY: setup models run test lab check release grade bench clean clean-venv
+.PHONY: setup models run test lab check release grade bench clean clean-venv app
 
 # -- set-up ----------------------------------------------------------------------------------
 $(BIN)/python:
@@ -81,6 +82,11 @@ lab: setup
 
 check: setup
 	$(BIN)/inferlearn check $(NB)
+
+KEYS ?= sk-dev-0001=dev
+PORT ?= 8400
+app: setup
+	$(BIN)/inferlearn app --port $(PORT) --key $(KEYS)
 
 # -- instructors -----------------------------------------------------------------------------
 release: setup

@@ -8,6 +8,7 @@ import sys
 from inferlearn import __version__
 from inferlearn.course import commands as course_commands
 from inferlearn.evals import commands as eval_commands
+from inferlearn.prod import commands as prod_commands
 from inferlearn.server import commands as server_commands
 
 
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     server_commands.register(sub)
     course_commands.register(sub)
     eval_commands.register(sub)
+    prod_commands.register(sub)
     return parser
 
 
