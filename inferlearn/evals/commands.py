@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from inferlearn.evals import run_commands
+
 
 def _retrieval(args: argparse.Namespace) -> int:
     from inferlearn.evals.retrieval import evaluate_retrieval, format_table, load_dataset
@@ -65,3 +67,4 @@ def register(sub) -> None:
                            "whole pages, or sections judged per section")
     retrieval.add_argument("--json", help="write the report (with per-query scores) to this file")
     retrieval.set_defaults(func=_retrieval)
+    run_commands.register(kinds)  # eval rag, eval compare, eval history
