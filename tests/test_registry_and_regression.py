@@ -10,7 +10,13 @@ import pytest
 
 from inferlearn.cli import main
 from inferlearn.evals.registry import Registry, RegistryError, RunRecord, config_hash
-from inferlearn.evals.regression import detect_regression, format_report, holm, mcnemar_exact, paired_bootstrap
+from inferlearn.evals.regression import (
+    detect_regression,
+    format_report,
+    holm,
+    mcnemar_exact,
+    paired_bootstrap,
+)
 
 
 def _scores(n: int = 100, drop: int = 0, seed: int = 0) -> dict[str, dict[str, float]]:
@@ -227,3 +233,28 @@ def test_eval_rag_judge_says_plainly_when_the_judge_module_is_missing(tmp_path, 
     assert main(["eval", "rag", "--judge", "default", "--registry", str(tmp_path / "r.sqlite3")]) == 2
     err = capsys.readouterr().err.strip()
     assert "judge module is not available" in err and "\n" not in err
+
+
+def test_the_first_nightly_run_has_no_baseline_and_passes_only_when_allowed(tmp_path, capsys):
+    db = tmp_path / "runs.sqlite3"
+    _record(Registry(db))
+    assert main(["eval", "compare", "--registry", str(db), "--fail-on-regression"]) == 2
+    assert "no earlier good run of pipeline 'bm25'" in capsys.readouterr().err
+    assert main(["eval", "compare", "--registry", str(db), "--fail-on-regression", "--allow-no-baseline"]) == 0
+    assert "it becomes the baseline" in capsys.readouterr().out
+
+
+def test_the_nightly_workflow_runs_make_eval_nightly_and_keeps_the_registry():
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    workflow = yaml.safe_load((root / ".github/workflows/nightly-eval.yml").read_text())
+    steps = workflow["jobs"]["eval"]["steps"]
+    assert workflow[True]["schedule"][0]["cron"]  # YAML reads the key `on` as True
+    assert any("make eval-nightly" in step.get("run", "") for step in steps)
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["if"] == "always()" and "registry.sqlite3" in upload["with"]["path"]
+    makefile = (root / "Makefile").read_text()
+    assert "eval-nightly:" in makefile and "--fail-on-regression --mark" in makefile

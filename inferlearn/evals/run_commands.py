@@ -186,6 +186,13 @@ def _compare(args: argparse.Namespace) -> int:
     baseline_ref = args.baseline
     if baseline_ref in ("latest", "last-good") and args.run == "latest":
         baseline_ref = _previous(registry, candidate, baseline_ref)
+        if baseline_ref is None:
+            message = (f"no earlier {'good ' if args.baseline == 'last-good' else ''}run of pipeline "
+                       f"{candidate.info['pipeline']!r} to compare {candidate.run_id} with")
+            if not args.allow_no_baseline:
+                raise ValueError(f"{message} (--allow-no-baseline makes this the first baseline)")
+            print(f"{message}: it becomes the baseline")
+            return 0
     baseline = registry.get(baseline_ref, pipeline=candidate.info["pipeline"])
     if baseline.run_id == candidate.run_id:
         raise ValueError(f"baseline and candidate are the same run ({baseline.run_id}): record another run first")
@@ -203,17 +210,15 @@ def _compare(args: argparse.Namespace) -> int:
     return 1 if report.regressed and args.fail_on_regression else 0
 
 
-def _previous(registry, candidate, ref: str) -> str:
-    """The newest run before ``candidate`` (``latest``) or before it and not regressed (``last-good``)."""
+def _previous(registry, candidate, ref: str) -> str | None:
+    """The newest other run of the candidate's pipeline (``latest``), or the newest not marked
+    regressed (``last-good``); None when there is none."""
     history = registry.history(pipeline=candidate.info["pipeline"])
     runs = history.drop_duplicates("run_id")
     runs = runs[runs["run_id"] != candidate.run_id]
     if ref == "last-good":
         runs = runs[runs["status"] == "ok"]
-    if runs.empty:
-        raise ValueError(f"no earlier {'good ' if ref == 'last-good' else ''}run of pipeline "
-                         f"{candidate.info['pipeline']!r} to compare {candidate.run_id} with")
-    return str(runs.iloc[-1]["run_id"])
+    return None if runs.empty else str(runs.iloc[-1]["run_id"])
 
 
 def _parse_tolerance(text: str) -> tuple[str, float]:
@@ -256,8 +261,9 @@ def plot_history(frame, path: str | Path) -> Path:
     fig, axes = plt.subplots(len(metrics), 1, figsize=(8, 2.6 * len(metrics)), squeeze=False, sharex=True)
     for ax, metric in zip(axes[:, 0], metrics, strict=True):
         for pipeline, rows in frame[frame["metric"] == metric].groupby("pipeline"):
-            ax.errorbar(rows["created"], rows["value"], yerr=[rows["value"] - rows["low"], rows["high"] - rows["value"]],
-                        marker="o", capsize=3, label=pipeline)
+            value = rows["value"].to_numpy()
+            spread = [value - rows["low"].to_numpy(), rows["high"].to_numpy() - value]
+            ax.errorbar(rows["created"].to_numpy(), value, yerr=spread, marker="o", capsize=3, label=pipeline)
         ax.set_ylabel(f"{metric} (mean, 95% CI)")
         ax.legend(loc="lower left", fontsize=8)
     axes[0, 0].set_title("Evaluation runs over time")
@@ -295,6 +301,8 @@ def register(kinds) -> None:
     compare.add_argument("--tolerance", action="append", default=[], metavar="METRIC=DROP",
                          help="allowed drop for a metric (repeatable; default 0.02 each)")
     compare.add_argument("--alpha", type=float, default=0.05, help="significance after Holm (default 0.05)")
+    compare.add_argument("--allow-no-baseline", action="store_true",
+                         help="exit 0 when there is no earlier run yet (the nightly job's first night)")
     compare.add_argument("--mark", action="store_true", help="mark the candidate regressed/ok in the registry")
     compare.add_argument("--registry", default=None, help=registry_help)
     compare.set_defaults(func=_compare)
