@@ -8,12 +8,13 @@ pipeline on the golden test split. Each seeded trial builds two candidate runs f
   question scores 0 on every metric, as when its pages vanish from the index;
 - *unchanged*: the baseline itself.
 
-Both get the same seeded *churn* first: a share of questions (``--churn``, default 0 and 0.05)
+Both get the same seeded *churn* first: a share of questions (``--churn``, default 0, 0.05 and 0.1)
 trade scores with another random question, the run-to-run noise a nightly job sees from
 re-indexing and small config changes (a deterministic pipeline re-run has none, so churn 0 shows
 the pure gate). The gate is ``detect_regression`` with its default tolerances (0.02) and alpha
 0.05, Holm-corrected over the four metrics. Goal (issue 12): catch the planted drop in >= 80% of
-50 trials, at most 1 false alarm in 20 unchanged runs. Rates come with Wilson 95% intervals.
+50 trials, at most 1 false alarm in 20 unchanged runs. Rates come with Wilson 95% intervals. A
+power curve (``--curve``: smaller planted drops, churn 0.05) shows where detection starts.
 Writes JSON (default ``build/bench/regression.json``).
 
     python benchmarks/bench_regression.py [--out PATH] [--pipeline hybrid_pages] [--trials 50]
@@ -74,7 +75,7 @@ def plant_drop(scores: dict[str, dict[str, float]], drop: float, rng: np.random.
 def _rate(hits: int, n: int) -> dict:
     ci = binomtest(hits, n).proportion_ci(0.95, method="wilson") if n else None
     return {"count": hits, "trials": n, "rate": round(hits / n, 4) if n else None,
-            "wilson95": [round(ci.low, 4), round(ci.high, 4)] if ci else None}
+            "wilson95": [round(float(ci.low), 4), round(float(ci.high), 4)] if ci else None}
 
 
 def run_trials(base: dict, trials: int, unchanged: int, drop: float, share: float) -> dict:
@@ -105,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--unchanged", type=int, default=20)
     parser.add_argument("--drop", type=float, default=0.05)
-    parser.add_argument("--churn", default="0,0.05", help="churn shares to try, comma-separated")
+    parser.add_argument("--churn", default="0,0.05,0.1", help="churn shares to try, comma-separated")
+    parser.add_argument("--curve", default="0.01,0.02,0.03,0.04", help="smaller planted drops for a power curve")
+    parser.add_argument("--curve-churn", default="0.05", help="churn used for the power curve")
     parser.add_argument("--quick", action="store_true", help="bm25, 10 planted + 5 unchanged trials")
     args = parser.parse_args(argv)
     if args.quick:
@@ -128,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"churn {share:.2f}: caught {row['planted']['count']}/{args.trials} planted drops "
               f"(Wilson 95% {row['planted']['wilson95']}), {row['unchanged_false_alarms']['count']}/"
               f"{args.unchanged} false alarms", file=sys.stderr)
+    curve_churn = float(args.curve_churn)
+    for size in (float(s) for s in args.curve.split(",") if s.strip()):
+        row = run_trials(base, args.trials, 0, size, curve_churn)
+        result.setdefault("power_curve", []).append({"drop": size, "churn": curve_churn, **row["planted"]})
+        print(f"drop {size:.2f} (churn {curve_churn:.2f}): caught {row['planted']['count']}/{args.trials}",
+              file=sys.stderr)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2), encoding="utf-8")

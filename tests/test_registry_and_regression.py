@@ -258,3 +258,26 @@ def test_the_nightly_workflow_runs_make_eval_nightly_and_keeps_the_registry():
     assert upload["if"] == "always()" and "registry.sqlite3" in upload["with"]["path"]
     makefile = (root / "Makefile").read_text()
     assert "eval-nightly:" in makefile and "--fail-on-regression --mark" in makefile
+
+
+def test_a_writer_that_cannot_get_the_lock_says_so_and_writes_nothing(tmp_path):
+    path = tmp_path / "runs.sqlite3"
+    _record(Registry(path))
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+    try:
+        with pytest.raises(RegistryError, match="locked by another writer"):
+            _record(Registry(path, timeout=0.2))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert Registry(path).count() == 1
+
+
+def test_eval_rag_record_checks_the_registry_before_evaluating(tmp_path, capsys, monkeypatch):
+    corrupt = tmp_path / "corrupt.sqlite3"
+    corrupt.write_bytes(b"\x00garbage" * 512)
+    monkeypatch.setattr("inferlearn.evals.retrieval.evaluate_retrieval",
+                        lambda *a, **k: pytest.fail("evaluated before checking the registry"))
+    assert main(["eval", "rag", "--pipeline", "bm25", "--record", "--registry", str(corrupt)]) == 2
+    assert "not a readable registry" in capsys.readouterr().err

@@ -47,7 +47,7 @@ def register(sub) -> None:
     """Add ``eval retrieval`` to the ``inferlearn`` command."""
     from inferlearn.rag.pipelines import PIPELINES
 
-    evals = sub.add_parser("eval", help="evaluate retrieval pipelines")
+    evals = sub.add_parser("eval", help="evaluate retrieval and RAG pipelines; record and compare runs")
     kinds = evals.add_subparsers(dest="eval_command", metavar="KIND", required=True)
     retrieval = kinds.add_parser("retrieval", help="nDCG@10, recall@k, MRR@10, P@k and latency of a "
                                  "named pipeline on a BEIR folder or the golden set")

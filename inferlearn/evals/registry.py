@@ -141,6 +141,14 @@ class Registry:
             yield conn
             if write:
                 conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise RegistryError(f"run registry {self.path} is not a readable registry ({exc}); it was "
+                                    "left untouched: move it aside (or restore a backup) and re-run") from None
+            raise RegistryError(f"run registry {self.path} stayed locked by another writer for "
+                                f"{self.timeout:.0f} s; nothing was written: try again") from None
         except sqlite3.DatabaseError as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

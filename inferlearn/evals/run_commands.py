@@ -122,6 +122,8 @@ def _rag(args: argparse.Namespace) -> int:
     if args.answers < 0:
         raise ValueError(f"--answers ({args.answers}) must be >= 0")
     judge_spec = _check_judge(args.judge)
+    if args.record:
+        Registry(args.registry).count()  # an unreadable registry fails now, not after the evaluation
     start = time.perf_counter()
     dataset = _golden_dataset(args.split, args.max_queries)
     print(f"golden [{args.split}]: {len(dataset.passages)} chunks, {len(dataset.queries)} questions; "
