@@ -281,3 +281,47 @@ def test_eval_rag_record_checks_the_registry_before_evaluating(tmp_path, capsys,
                         lambda *a, **k: pytest.fail("evaluated before checking the registry"))
     assert main(["eval", "rag", "--pipeline", "bm25", "--record", "--registry", str(corrupt)]) == 2
     assert "not a readable registry" in capsys.readouterr().err
+
+
+def test_eval_rag_with_a_judge_records_generation_and_judge_scores(tmp_path, capsys, monkeypatch):
+    """The --judge/--answers path end to end, with the scripted client and stand-in judge and
+    generation modules shaped like the interface in inferlearn.evals.judge / generation."""
+    import sys
+    import types
+
+    import pandas as pd
+
+    from inferlearn.llm.testing import ScriptedClient
+
+    seen = {}
+
+    def judge_answers(items, name="default", *, client=None, model=None, seed=0):
+        seen["items"] = items
+        return pd.DataFrame({"id": [i["id"] for i in items], "faithful": [True, None],
+                             "relevant": [True, False], "p_yes": [0.9, None], "abstained": [False, True],
+                             "parse_failures": [0, 1]})
+
+    judge = types.ModuleType("inferlearn.evals.judge")
+    judge.JUDGES = {"default": types.SimpleNamespace(version="3", sha256="abc123")}
+    judge.judge_answers = judge_answers
+    generation = types.ModuleType("inferlearn.evals.generation")
+    generation.generation_metrics = lambda items: pd.DataFrame(
+        {"id": [i["id"] for i in items], "correctness": [1.0, 0.5], "citation_precision": [1.0, 0.0],
+         "citation_recall": [0.5, 0.0]})
+    monkeypatch.setitem(sys.modules, "inferlearn.evals.judge", judge)
+    monkeypatch.setitem(sys.modules, "inferlearn.evals.generation", generation)
+    client = ScriptedClient(["Seven days [x].", "I don't know."])
+    monkeypatch.setattr("inferlearn.llm.get_client", lambda *a, **k: client)
+    db = tmp_path / "runs.sqlite3"
+    code = main(["eval", "rag", "--split", "dev", "--pipeline", "bm25", "--max-queries", "5", "--answers", "2",
+                 "--judge", "default", "--model", "scripted-model", "--record", "--registry", str(db)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "1 parse failure(s) over 2 verdicts" in captured.err and client.remaining == 0
+    assert {"question", "answer", "contexts", "reference", "citations", "anchors"} <= set(seen["items"][0])
+    run = Registry(db).get("latest")
+    assert run.scores["judge_faithful"] == {seen["items"][0]["id"]: 1.0}  # the abstained verdict is not a 0
+    assert run.scores["judge_abstained"][seen["items"][1]["id"]] == 1.0
+    assert run.scores["correctness"][seen["items"][1]["id"]] == 0.5 and len(run.scores["recall@5"]) == 5
+    assert run.info["prompts"]["judge.default"] == {"version": "3", "sha256": "abc123"}
+    assert "rag.answer.system" in run.info["prompts"] and "scripted-model" in run.info["models"]
