@@ -325,3 +325,12 @@ def test_eval_rag_with_a_judge_records_generation_and_judge_scores(tmp_path, cap
     assert run.scores["correctness"][seen["items"][1]["id"]] == 0.5 and len(run.scores["recall@5"]) == 5
     assert run.info["prompts"]["judge.default"] == {"version": "3", "sha256": "abc123"}
     assert "rag.answer.system" in run.info["prompts"] and "scripted-model" in run.info["models"]
+
+
+def test_compare_an_older_run_with_the_run_recorded_before_it(tmp_path, capsys):
+    registry = Registry(tmp_path / "runs.sqlite3")
+    first, second, _third = (_record(registry) for _ in range(3))
+    assert main(["eval", "compare", "--registry", str(registry.path), "--run", second, "--baseline", "latest"]) == 0
+    assert f"baseline {first} " in capsys.readouterr().out
+    assert main(["eval", "compare", "--registry", str(registry.path), "--run", first]) == 2
+    assert "no earlier good run" in capsys.readouterr().err

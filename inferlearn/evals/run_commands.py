@@ -186,7 +186,7 @@ def _compare(args: argparse.Namespace) -> int:
     registry = Registry(args.registry)
     candidate = registry.get(args.run)
     baseline_ref = args.baseline
-    if baseline_ref in ("latest", "last-good") and args.run == "latest":
+    if baseline_ref in ("latest", "last-good"):
         baseline_ref = _previous(registry, candidate, baseline_ref)
         if baseline_ref is None:
             message = (f"no earlier {'good ' if args.baseline == 'last-good' else ''}run of pipeline "
@@ -213,11 +213,11 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _previous(registry, candidate, ref: str) -> str | None:
-    """The newest other run of the candidate's pipeline (``latest``), or the newest not marked
-    regressed (``last-good``); None when there is none."""
+    """The newest other run of the candidate's pipeline recorded before it (``latest``), or the
+    newest of those not marked regressed (``last-good``); None when there is none."""
     history = registry.history(pipeline=candidate.info["pipeline"])
-    runs = history.drop_duplicates("run_id")
-    runs = runs[runs["run_id"] != candidate.run_id]
+    runs = history.drop_duplicates("run_id").reset_index(drop=True)  # oldest first, in recording order
+    runs = runs.iloc[: int(runs.index[runs["run_id"] == candidate.run_id][0])]
     if ref == "last-good":
         runs = runs[runs["status"] == "ok"]
     return None if runs.empty else str(runs.iloc[-1]["run_id"])
