@@ -138,19 +138,7 @@ def _rag(args: argparse.Namespace) -> int:
     prompts: dict[str, dict[str, str]] = {}
     n_answers = args.answers or (5 if args.judge else 0)
     if n_answers:
-        from inferlearn.llm import get_client
-        from inferlearn.llm.client import default_model
-        from inferlearn.rag.answer import SYSTEM_PROMPT
-
-        client = get_client()
-        model = args.model or default_model()
-        items = _answer_items(dataset, pipeline, n_answers, client, model)
-        scores.update(_generation_scores(items, args.judge, client, model))
-        models[model] = _model_sha256(model)
-        prompts["rag.answer.system"] = _prompt_entry(SYSTEM_PROMPT, "1")
-        if judge_spec is not None:
-            prompts[f"judge.{args.judge}"] = {"version": str(getattr(judge_spec, "version", "?")),
-                                              "sha256": str(getattr(judge_spec, "sha256", "?"))}
+        _score_answers(args, dataset, pipeline, n_answers, judge_spec, (scores, models, prompts))
     seconds = time.perf_counter() - start
     _print_metrics(scores, seconds)
     config = {"pipeline": dataclasses.asdict(PIPELINES[args.pipeline]), "k": 5, "unit": "chunks",
@@ -167,6 +155,26 @@ def _rag(args: argparse.Namespace) -> int:
                                            golden_version(), git_sha()))
         print(f"recorded run {run_id} in {registry.path}")
     return 0
+
+
+def _score_answers(args: argparse.Namespace, dataset, pipeline, n: int, judge_spec: Any,
+                   into: tuple[dict, dict, dict]) -> None:
+    """Answer ``n`` questions, score them (generation metrics, judge), and add the scores, the
+    chat model and the prompts used to ``into`` = (scores, models, prompts)."""
+    from inferlearn.llm import get_client
+    from inferlearn.llm.client import default_model
+    from inferlearn.rag.answer import SYSTEM_PROMPT
+
+    scores, models, prompts = into
+    client = get_client()
+    model = args.model or default_model()
+    items = _answer_items(dataset, pipeline, n, client, model)
+    scores.update(_generation_scores(items, args.judge, client, model))
+    models[model] = _model_sha256(model)
+    prompts["rag.answer.system"] = _prompt_entry(SYSTEM_PROMPT, "1")
+    if judge_spec is not None:
+        prompts[f"judge.{args.judge}"] = {"version": str(getattr(judge_spec, "version", "?")),
+                                          "sha256": str(getattr(judge_spec, "sha256", "?"))}
 
 
 def _print_metrics(scores: dict[str, dict[str, float]], seconds: float) -> None:
