@@ -334,3 +334,15 @@ def test_compare_an_older_run_with_the_run_recorded_before_it(tmp_path, capsys):
     assert f"baseline {first} " in capsys.readouterr().out
     assert main(["eval", "compare", "--registry", str(registry.path), "--run", first]) == 2
     assert "no earlier good run" in capsys.readouterr().err
+
+
+def test_compare_can_gate_on_chosen_metrics_only(tmp_path, capsys):
+    registry = Registry(tmp_path / "runs.sqlite3")
+    base = _record(registry, _scores(300, seed=3))
+    _record(registry, _scores(300, drop=30, seed=3))
+    argv = ["eval", "compare", "--registry", str(registry.path), "--baseline", base, "--fail-on-regression"]
+    assert main([*argv, "--metric", "hit@5"]) == 1
+    out = capsys.readouterr().out
+    assert "hit@5" in out and "recall@5" not in out
+    assert main([*argv, "--metric", "nope"]) == 2
+    assert "metric 'nope' is not scored in both runs" in capsys.readouterr().err

@@ -206,7 +206,7 @@ def _compare(args: argparse.Namespace) -> int:
     baseline = registry.get(baseline_ref, pipeline=candidate.info["pipeline"])
     if baseline.run_id == candidate.run_id:
         raise ValueError(f"baseline and candidate are the same run ({baseline.run_id}): record another run first")
-    names = [m for m in candidate.scores if m in baseline.scores]
+    names = args.metric or [m for m in candidate.scores if m in baseline.scores]
     tolerances = dict(_parse_tolerance(t) for t in args.tolerance)
     report = detect_regression(baseline.scores, candidate.scores, tolerances, alpha=args.alpha, metrics=names)
     print(f"baseline {baseline.run_id} ({baseline.info['pipeline']}, {baseline.info['created']}) vs "
@@ -310,6 +310,8 @@ def register(kinds) -> None:
     compare.add_argument("--fail-on-regression", action="store_true", help="exit 1 when a metric regressed")
     compare.add_argument("--tolerance", action="append", default=[], metavar="METRIC=DROP",
                          help="allowed drop for a metric (repeatable; default 0.02 each)")
+    compare.add_argument("--metric", action="append", default=[],
+                         help="test only this metric (repeatable; default every metric both runs have)")
     compare.add_argument("--alpha", type=float, default=0.05, help="significance after Holm (default 0.05)")
     compare.add_argument("--allow-no-baseline", action="store_true",
                          help="exit 0 when there is no earlier run yet (the nightly job's first night)")
