@@ -261,24 +261,34 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def plot_history(frame, path: str | Path) -> Path:
-    """Each metric over time with its bootstrap interval, one line per pipeline, saved to ``path``."""
+    """Each metric over time with its bootstrap interval, one line per pipeline (runs marked
+    regressed as red crosses), saved to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     metrics = sorted(frame["metric"].unique())
+    runs = frame.drop_duplicates("run_id")
+    position = {run: n for n, run in enumerate(runs["run_id"])}  # evenly spaced, oldest first
     fig, axes = plt.subplots(len(metrics), 1, figsize=(8, 2.6 * len(metrics)), squeeze=False, sharex=True)
     for ax, metric in zip(axes[:, 0], metrics, strict=True):
         for pipeline, rows in frame[frame["metric"] == metric].groupby("pipeline"):
+            x = rows["run_id"].map(position).to_numpy()
             value = rows["value"].to_numpy()
             spread = [value - rows["low"].to_numpy(), rows["high"].to_numpy() - value]
-            ax.errorbar(rows["created"].to_numpy(), value, yerr=spread, marker="o", capsize=3, label=pipeline)
+            ax.errorbar(x, value, yerr=spread, marker="o", capsize=3, label=pipeline)
+            bad = (rows["status"] == "regressed").to_numpy()
+            if bad.any():
+                ax.scatter(x[bad], value[bad], color="crimson", marker="X", s=80, zorder=3,
+                           label=f"{pipeline}: marked regressed")
         ax.set_ylabel(f"{metric} (mean, 95% CI)")
         ax.legend(loc="lower left", fontsize=8)
+    step = max(1, len(runs) // 10)
+    ticks = list(range(0, len(runs), step))
+    axes[-1, 0].set_xticks(ticks, [f"{runs['created'].iloc[t]:%m-%d %H:%M}" for t in ticks], rotation=30)
     axes[0, 0].set_title("Evaluation runs over time")
-    axes[-1, 0].set_xlabel("run time (UTC)")
-    fig.autofmt_xdate()
+    axes[-1, 0].set_xlabel("run, oldest first (recorded at, UTC)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")
