@@ -79,15 +79,14 @@ def _generation_scores(items: list[dict], judge: str | None, client, model: str)
         generation_metrics = None
     if generation_metrics is not None:
         frame = generation_metrics(items)
-        for column in ("correctness", "citation_precision", "citation_recall"):
-            if column in frame:
-                scores[column] = {str(i): float(v) for i, v in zip(frame["id"], frame[column], strict=True)
-                                  if v == v}
+        for column in frame.columns.drop("id"):  # correctness, citation_precision, citation_recall, ...
+            scores[column] = {str(i): float(v) for i, v in zip(frame["id"], frame[column], strict=True)
+                              if v is not None and v == v}
     if judge:
         from inferlearn.evals.judge import judge_answers
 
         verdicts = judge_answers(items, judge, client=client, model=model, seed=0)
-        for column in ("faithful", "relevant"):
+        for column in [c for c in ("faithful", "relevant", "correct") if c in verdicts]:
             scores[f"judge_{column}"] = {str(i): float(v) for i, v in zip(verdicts["id"], verdicts[column],
                                                                          strict=True) if v is not None and v == v}
         scores["judge_abstained"] = {str(i): float(v) for i, v in zip(verdicts["id"], verdicts["abstained"],
@@ -173,8 +172,21 @@ def _score_answers(args: argparse.Namespace, dataset, pipeline, n: int, judge_sp
     models[model] = _model_sha256(model)
     prompts["rag.answer.system"] = _prompt_entry(SYSTEM_PROMPT, "1")
     if judge_spec is not None:
-        prompts[f"judge.{args.judge}"] = {"version": str(getattr(judge_spec, "version", "?")),
-                                          "sha256": str(getattr(judge_spec, "sha256", "?"))}
+        prompts[f"judge.{args.judge}"] = _judge_prompt(judge_spec)
+
+
+def _judge_prompt(spec: Any) -> dict[str, str]:
+    """Version and hash of the judge's prompt file (``inferlearn.evals.judge.PROMPT``), else the
+    spec's own ``version``/``sha256`` attributes, else "?"."""
+    import inferlearn.evals.judge as judge
+
+    name = getattr(judge, "PROMPT", None)
+    if name:
+        from inferlearn.prompts import load_prompt
+
+        prompt = load_prompt(name)
+        return {"version": str(prompt.version), "sha256": prompt.hash}
+    return {"version": str(getattr(spec, "version", "?")), "sha256": str(getattr(spec, "sha256", "?"))}
 
 
 def _print_metrics(scores: dict[str, dict[str, float]], seconds: float) -> None:
