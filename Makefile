@@ -9,6 +9,7 @@
 #   make grade     instructors: autograde build/course/submitted/, feedback, grades.csv + plot
 #   make bench     run benchmarks/*.py, JSON into build/bench/
 #   make app       run the phase 4 service (KEYS="sk-dev-0001=dev", PORT=8400)
+#   make eval-nightly  full-size golden test eval, recorded and compared with the last good run
 #   make clean     remove build/ (never workspace/: that is the learner's work)
 #
 # `make test` and `make run` use their own server folder (build/runtime) and stop the local
@@ -27,7 +28,7 @@ NB ?=
 
 STOP_SERVER = $(BIN)/inferlearn serve --stop >/dev/null 2>&1 || true
 
-.PHONY: setup models run test lab check release grade bench clean clean-venv app
+.PHONY: setup models run test lab check release grade bench eval-nightly clean clean-venv app
 
 # -- set-up ----------------------------------------------------------------------------------
 $(BIN)/python:
@@ -74,6 +75,24 @@ bench: setup
 	  $(BIN)/python $$script --out build/bench/$$name.json || status=1; \
 	done; \
 	if [ $$found = 0 ]; then echo "no benchmarks in benchmarks/ yet"; fi; exit $$status
+
+# The nightly regression gate: evaluate the golden test split at full size, record the run in the
+# registry, compare it with the last good run (exit 1 on a regression; the run is marked so the
+# next night compares with the last good one), then plot the history. The first run has no
+# baseline and passes. CI keeps $(EVAL_REGISTRY) as an artifact between nights.
+EVAL_PIPELINE ?= hybrid_pages
+EVAL_REGISTRY ?= build/evals/registry.sqlite3
+EVAL_ARGS ?=
+eval-nightly: export INFERLEARN_RUNTIME := $(RUNTIME)
+eval-nightly: setup
+	@mkdir -p build/evals
+	@trap '$(STOP_SERVER)' EXIT; \
+	$(BIN)/inferlearn eval rag --split test --pipeline $(EVAL_PIPELINE) --record \
+	  --registry $(EVAL_REGISTRY) --json build/evals/nightly.json $(EVAL_ARGS) || exit 2; \
+	$(BIN)/inferlearn eval compare --registry $(EVAL_REGISTRY) --baseline last-good \
+	  --fail-on-regression --mark --allow-no-baseline; status=$$?; \
+	$(BIN)/inferlearn eval history --registry $(EVAL_REGISTRY) --pipeline $(EVAL_PIPELINE) \
+	  --plot build/evals/history.png; exit $$status
 
 # -- learners --------------------------------------------------------------------------------
 lab: setup
