@@ -5,6 +5,7 @@
 #   make test      the whole test suite (pytest), prints pytest's summary
 #   make lab       build your workspace/ and open JupyterLab on it
 #   make check     grade your own workspace notebooks (NB=path/to/notebook.ipynb for one)
+#   make progress  your points per phase and notebook from your checks, and a plot
 #   make release   instructors: student release of every phase into build/course/release/
 #   make grade     instructors: autograde build/course/submitted/, feedback, grades.csv + plot
 #   make bench     run benchmarks/*.py, JSON into build/bench/
@@ -26,7 +27,7 @@ NB ?=
 
 STOP_SERVER = $(BIN)/inferlearn serve --stop >/dev/null 2>&1 || true
 
-.PHONY: setup models run test lab check release grade bench clean clean-venv
+.PHONY: setup models run test lab check progress release grade bench clean clean-venv
 
 # -- set-up ----------------------------------------------------------------------------------
 $(BIN)/python:
@@ -79,6 +80,9 @@ lab: setup
 
 check: setup
 	$(BIN)/inferlearn check $(NB)
+
+progress: setup
+	$(BIN)/inferlearn progress
 
 # -- instructors -----------------------------------------------------------------------------
 release: setup
