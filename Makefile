@@ -9,6 +9,7 @@
 #   make release   instructors: student release of every phase into build/course/release/
 #   make grade     instructors: autograde build/course/submitted/, feedback, grades.csv + plot
 #   make bench     run benchmarks/*.py, JSON into build/bench/
+#   make browser-deps  chromium for tests/test_browser.py, installed only when missing (root)
 #   make clean     remove build/ (never workspace/: that is the learner's work)
 #
 # `make test` and `make run` use their own server folder (build/runtime) and stop the local
