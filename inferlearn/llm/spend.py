@@ -209,7 +209,12 @@ class SpendCapTransport(httpx.BaseTransport):
             raise SpendCapExceeded(f"refused: {endpoint} has no price in inferlearn, so the spend "
                                    "cap cannot bound it; set INFERLEARN_MAX_SPEND_USD=off to allow it")
         body = request.read()
-        payload = json.loads(body or b"{}")
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            raise SpendCapExceeded(f"refused: the body sent to {endpoint} is not JSON, so the spend "
+                                   "cap cannot price it; set INFERLEARN_MAX_SPEND_USD=off to allow "
+                                   "it") from None
         model = str(payload.get("model", ""))
         try:
             worst = worst_case_usd(model, body, payload)
