@@ -74,6 +74,15 @@ def time_make_lab(clone: Path, env: dict, log: Path, limit: float) -> float:
                     os.killpg(proc.pid, signal.SIGKILL)
 
 
+def pip_cache_report(log: Path) -> dict:
+    """How warm pip's cache was: files downloaded vs taken from the cache, llama.cpp built?"""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    lines = [line.strip() for line in text.splitlines()]
+    return {"downloaded": sum(line.startswith("Downloading ") for line in lines),
+            "from_cache": sum(line.startswith(("Using cached ", "Processing /")) for line in lines),
+            "built_llama_cpp": "Building wheel for llama" in text}
+
+
 def time_make_check(clone: Path, env: dict, log: Path, limit: float) -> tuple[float, str]:
     """Seconds for `make check NB=<a phase 1 notebook>` and the points line it printed."""
     start = time.perf_counter()
@@ -126,6 +135,7 @@ def main() -> int:
                   else "machine idle before and after"),
         "seconds": {"clone": round(clone_s, 1), "make_lab_ready": round(lab_s, 1),
                     "first_make_check": round(check_s, 1), "clone_to_first_check": round(total, 1)},
+        "pip_files": pip_cache_report(work / "make-lab.log"),
         "first_check_row": row,
         "goal_seconds": GOAL_SECONDS,
         "goal_met": total <= GOAL_SECONDS,
