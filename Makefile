@@ -3,13 +3,15 @@
 #
 #   make run       execute every source notebook headlessly (CI-sized), report in build/
 #   make test      the whole test suite (pytest), prints pytest's summary
-#   make lab       build your workspace/ and open JupyterLab on it
+#   make lab       build your workspace/ and open JupyterLab on it (LAB_ARGS=... for more options)
 #   make check     grade your own workspace notebooks (NB=path/to/notebook.ipynb for one)
+#   make progress  your points per phase and notebook from your checks, and a plot
 #   make release   instructors: student release of every phase into build/course/release/
 #   make grade     instructors: autograde build/course/submitted/, feedback, grades.csv + plot
 #   make bench     run benchmarks/*.py, JSON into build/bench/
 #   make app       run the phase 4 service (KEYS="sk-dev-0001=dev", PORT=8400)
 #   make eval-nightly  full-size golden test eval, recorded and compared with the last good run
+#   make browser-deps  chromium for tests/test_browser.py, installed only when missing (root)
 #   make clean     remove build/ (never workspace/: that is the learner's work)
 #
 # `make test` and `make run` use their own server folder (build/runtime) and stop the local
@@ -28,7 +30,8 @@ NB ?=
 
 STOP_SERVER = $(BIN)/inferlearn serve --stop >/dev/null 2>&1 || true
 
-.PHONY: setup models run test lab check release grade bench eval-nightly clean clean-venv app
+.PHONY: setup models browser-deps run test lab check progress release grade bench eval-nightly \
+        clean clean-venv app
 
 # -- set-up ----------------------------------------------------------------------------------
 $(BIN)/python:
@@ -55,6 +58,16 @@ models: $(INSTALLED)
 	@$(BIN)/inferlearn models install
 
 setup: $(INSTALLED) models
+
+# The browser test (tests/test_browser.py) drives Debian's chromium with Playwright (a dev extra;
+# its own browser download cannot work offline). Installs chromium only when it is missing and
+# apt-get can (root); otherwise says so, and the test skips with the reason. .ci/run calls it.
+browser-deps: $(INSTALLED)
+	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "could not install chromium with apt-get: the browser test will skip"; \
+	else echo "chromium is missing and cannot be installed here (needs root and apt-get): the browser test will skip"; fi
 
 # -- maintainers and CI ----------------------------------------------------------------------
 run test bench: export INFERLEARN_RUNTIME := $(RUNTIME)
@@ -95,12 +108,20 @@ eval-nightly: setup
 	  --plot build/evals/history.png; exit $$status
 
 # -- learners --------------------------------------------------------------------------------
+# LAB_ARGS: extra jupyter lab options (e.g. --no-browser --port=8899). Root (a container, CI)
+# needs --allow-root, which is added only then.
+LAB_ARGS ?=
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: setup
 	$(BIN)/inferlearn workspace
-	$(BIN)/jupyter lab --notebook-dir=workspace
+	$(BIN)/jupyter lab --notebook-dir=workspace $(ALLOW_ROOT) $(LAB_ARGS)
 
 check: setup
 	$(BIN)/inferlearn check $(NB)
+
+progress: setup
+	$(BIN)/inferlearn progress
 
 KEYS ?= sk-dev-0001=dev
 PORT ?= 8400

@@ -1,4 +1,4 @@
-"""The course sub-commands of ``inferlearn``: run, check, workspace, doctor, release, grade.
+"""The course sub-commands of ``inferlearn``: run, check, progress, workspace, doctor, release, grade.
 
 Each handler takes the parsed arguments and returns an exit code; heavy imports happen inside
 them so ``inferlearn --help`` stays fast.
@@ -95,7 +95,26 @@ def check_command(args: argparse.Namespace) -> int:
           flush=True)
     rows = check_notebooks(course, [Path(p) for p in args.paths] or None, args.cell_timeout)
     print(format_check(rows))
+    from inferlearn.course.progress import record_check
+
+    record_check(course, rows)  # workspace/.inferlearn/checks.jsonl, read by `inferlearn progress`
     return 1 if any(r.status == COULD_NOT_GRADE for r in rows) else 0
+
+
+def progress_command(args: argparse.Namespace) -> int:
+    """``inferlearn progress``: points per phase and notebook from your checks, and a plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from inferlearn.course.progress import format_progress, plot_progress, progress_table
+
+    course = _course(args)
+    table = progress_table(course)
+    print(format_progress(table))
+    png = Path(args.plot) if args.plot else course.workspace / ".inferlearn" / "progress.png"
+    plot_progress(table, png)
+    print(f"plot: {png}")
+    return 0
 
 
 def doctor_command(args: argparse.Namespace) -> int:
@@ -134,6 +153,11 @@ def register(sub) -> None:
     check.add_argument("--cell-timeout", type=float, help="seconds per cell (default 60)")
     add_root(check)
     check.set_defaults(func=check_command)
+
+    progress = sub.add_parser("progress", help="your points per phase and notebook, from your checks")
+    progress.add_argument("--plot", help="where to save the plot (default workspace/.inferlearn/progress.png)")
+    add_root(progress)
+    progress.set_defaults(func=progress_command)
 
     workspace = sub.add_parser("workspace", help="copy the course notebooks into workspace/ (never overwrites)")
     add_root(workspace)

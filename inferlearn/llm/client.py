@@ -21,6 +21,7 @@ import openai
 
 from inferlearn.config import backend, setting
 from inferlearn.llm.models import LOCAL_COURSE_MODEL, LOCAL_EMBEDDING_MODEL, LOCAL_FAST_MODEL
+from inferlearn.llm.spend import with_spend_cap
 from inferlearn.server.daemon import ensure_server
 
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
@@ -37,6 +38,7 @@ def local_base_url() -> str:
 def get_client(backend_name: str | None = None, **kwargs) -> openai.OpenAI:
     """An ``openai.OpenAI`` client for the configured backend (extra kwargs go to the client)."""
     name = backend_name or backend()
+    kwargs = with_spend_cap(name, kwargs)  # INFERLEARN_MAX_SPEND_USD: refuse calls past the cap
     if name == "local":
         key = setting("INFERLEARN_SERVER_API_KEY", LOCAL_KEY)
         return openai.OpenAI(base_url=local_base_url(), api_key=key, **kwargs)
