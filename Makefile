@@ -6,7 +6,8 @@
 #   make lab       build your workspace/ and open JupyterLab on it
 #   make check     grade your own workspace notebooks (NB=path/to/notebook.ipynb for one)
 #   make release   instructors: student release of every phase into build/course/release/
-#   make grade     instructors: autograde build/course/submitted/, feedback, grades.csv + plot
+#   make grade     instructors: autograde build/course/submitted/ in the bubblewrap sandbox,
+#                  feedback, grades.csv + plots (GRADE_ARGS="--jobs 2", "--student NAME", ...)
 #   make bench     run benchmarks/*.py, JSON into build/bench/
 #   make clean     remove build/ (never workspace/: that is the learner's work)
 #
@@ -23,10 +24,11 @@ JOBS ?= 2
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 NB ?=
+GRADE_ARGS ?=
 
 STOP_SERVER = $(BIN)/inferlearn serve --stop >/dev/null 2>&1 || true
 
-.PHONY: setup models run test lab check release grade bench clean clean-venv
+.PHONY: setup models sandbox run test lab check release grade bench clean clean-venv
 
 # -- set-up ----------------------------------------------------------------------------------
 $(BIN)/python:
@@ -52,7 +54,16 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 models: $(INSTALLED)
 	@$(BIN)/inferlearn models install
 
-setup: $(INSTALLED) models
+# The grading sandbox (bubblewrap): installed when missing and we are root with apt-get; else a
+# note (only `make grade` needs it; `inferlearn doctor` says whether it works).
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null \
+	      || echo "note: could not install bubblewrap; make grade needs it"; \
+	  else echo "note: bubblewrap (bwrap) is missing; make grade needs it: sudo apt-get install -y bubblewrap"; fi; }
+
+setup: $(INSTALLED) models sandbox
 
 # -- maintainers and CI ----------------------------------------------------------------------
 run test bench: export INFERLEARN_RUNTIME := $(RUNTIME)
@@ -85,7 +96,7 @@ release: setup
 	$(BIN)/inferlearn release
 
 grade: setup
-	$(BIN)/inferlearn grade
+	$(BIN)/inferlearn grade $(GRADE_ARGS)
 
 # -- tidying ---------------------------------------------------------------------------------
 clean:
