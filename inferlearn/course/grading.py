@@ -138,8 +138,10 @@ def grade_course(
     cell_timeout: float | None = None, log=print, opts: Options | None = None,
 ) -> list[NotebookScore]:
     """Autograde every submission (or only ``students``' ones) in ``opts.jobs`` workers, each
-    kernel sandboxed unless ``opts.sandbox`` is False; feedback per student and phase."""
-    opts = opts or Options(timeout=timeout, cell_timeout=cell_timeout)
+    kernel sandboxed unless ``opts.sandbox`` is False; feedback per student and phase. Without
+    ``opts`` (the old signature, used for trusted notebooks such as the course's own tests) it
+    grades sequentially and unsandboxed; ``inferlearn grade`` always passes ``opts``."""
+    opts = opts or Options(timeout=timeout, cell_timeout=cell_timeout, sandbox=False)
     submissions = find_submissions(course, students)
     if not submissions:
         who = f" for {', '.join(students)}" if students else ""
