@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 from fixtures.course import attacks
-from fixtures.course.submissions import FIXTURE_PHASE, fill_solutions, load, output_text, set_source, submit
+from fixtures.course.submissions import (
+    FIXTURE_PHASE,
+    fill_solutions,
+    load,
+    output_text,
+    set_source,
+    submit,
+)
 
 from inferlearn.cli import main
 from inferlearn.course import sandbox, workers

@@ -60,10 +60,9 @@ def grade_command(args: argparse.Namespace) -> int:
     import sys
     import time
 
-    from inferlearn.course.grading import Options, format_rows, grade_course, plot_distribution, write_grades_csv
-    from inferlearn.course.reports import format_pass_rates, pass_rates, plot_pass_rates, store_rows, write_pass_rates
+    from inferlearn.course.grading import Options, grade_course
+    from inferlearn.course.reports import write_reports
     from inferlearn.course.sandbox import SandboxUnavailable, require_sandbox
-    from inferlearn.course.scores import COULD_NOT_GRADE
 
     course = _course(args)
     if args.jobs < 1:
@@ -84,25 +83,7 @@ def grade_command(args: argparse.Namespace) -> int:
     except (SandboxUnavailable, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    rows = store_rows(course, graded)
-    csv_path = write_grades_csv(rows, course.course_dir / "grades.csv")
-    png_path = plot_distribution(rows, course.course_dir / "grades.png")
-    rates = pass_rates(course, rows)
-    rates_csv = write_pass_rates(rates, course.course_dir / "pass_rates.csv")
-    rates_png = plot_pass_rates(rates, course.course_dir / "pass_rates.png")
-    if args.no_sandbox:
-        print("WARNING: graded WITHOUT the sandbox (--no-sandbox): submissions ran with your rights and "
-              "could read the hidden tests, the gradebook and other submissions. Only for code you trust.")
-    print(format_rows(graded))
-    print(f"\npass rate per test (all stored grades):\n{format_pass_rates(rates)}")
-    bad = [r for r in graded if r.status == COULD_NOT_GRADE]
-    if bad:
-        print(f"\n{len(bad)} notebook(s) could not be graded: see the detail column and logs in "
-              f"{course.build / 'logs' / 'autograde'}")
-    print(f"graded {len(graded)} notebook row(s) in {time.monotonic() - started:.0f} s with {args.jobs} worker(s), "
-          f"{'NO sandbox' if args.no_sandbox else 'sandboxed'}")
-    print(f"grades: {csv_path}\nplot: {png_path}\npass rates: {rates_csv} and {rates_png}\n"
-          f"feedback: {course.feedback_dir}")
+    print(write_reports(course, graded, opts, time.monotonic() - started))
     return 0
 
 

@@ -124,3 +124,33 @@ def plot_pass_rates(rates: list[PassRate], path: Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+NO_SANDBOX_WARNING = ("WARNING: graded WITHOUT the sandbox (--no-sandbox): submissions ran with your rights and "
+                      "could read the hidden tests, the gradebook and other submissions. Only for code you trust.")
+
+
+def write_reports(course: Course, graded: list[NotebookScore], opts, seconds: float) -> str:
+    """Store this run's rows, write grades.csv, the grade plot and the pass rates; the report text."""
+    from inferlearn.course.grading import format_rows, plot_distribution, write_grades_csv
+    from inferlearn.course.scores import COULD_NOT_GRADE
+
+    rows = store_rows(course, graded)
+    csv_path = write_grades_csv(rows, course.course_dir / "grades.csv")
+    png_path = plot_distribution(rows, course.course_dir / "grades.png")
+    rates = pass_rates(course, rows)
+    rates_csv = write_pass_rates(rates, course.course_dir / "pass_rates.csv")
+    rates_png = plot_pass_rates(rates, course.course_dir / "pass_rates.png")
+    lines = [NO_SANDBOX_WARNING] if not opts.sandbox else []
+    lines += [format_rows(graded), "", "pass rate per test (all stored grades):", format_pass_rates(rates)]
+    bad = [r for r in graded if r.status == COULD_NOT_GRADE]
+    if bad:
+        lines.append(f"\n{len(bad)} notebook(s) could not be graded: see the detail column and logs in "
+                     f"{course.build / 'logs' / 'autograde'}")
+    lines.append(f"graded {len(graded)} notebook row(s) in {seconds:.0f} s with {opts.jobs} worker(s), "
+                 f"{'NO sandbox' if not opts.sandbox else 'each kernel sandboxed'}")
+    lines.append(f"grades: {csv_path}\nplot: {png_path}\npass rates: {rates_csv} and {rates_png}\n"
+                 f"feedback: {course.feedback_dir}")
+    if not opts.sandbox:
+        lines.append(NO_SANDBOX_WARNING)
+    return "\n".join(lines)
