@@ -34,12 +34,29 @@ PHASE = FIXTURE_PHASE.name
 
 def test_root_mode_drops_to_a_slot_uid_and_unshares_the_network(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "is_root", lambda: True)
-    argv = sandbox.bwrap_argv(["python"], tmp_path / "work", [], tmp_path, sandbox.Spec(slot=3))
+    argv = sandbox.bwrap_argv(["python"], tmp_path / "work", [], tmp_path, sandbox.Spec(), sandbox.BASE_UID + 3)
     assert "--unshare-net" in argv and "--unshare-pid" in argv and "--die-with-parent" in argv
     assert "--unshare-user" not in argv
     assert f"--reuid={sandbox.BASE_UID + 3}" in argv and "--bounding-set=-all" in argv
     assert "--nproc=96" in argv and argv[-1] == "python"
     assert argv[argv.index("--chdir") + 1] == str(tmp_path / "work")
+
+
+def test_root_mode_refuses_a_uid_outside_the_sandbox_range(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "is_root", lambda: True)
+    with pytest.raises(ValueError, match="acquire_uid"):
+        sandbox.bwrap_argv(["python"], tmp_path / "work", [], tmp_path, sandbox.Spec(), 0)
+
+
+@pytest.mark.skipif(not sandbox.is_root(), reason="uids are only taken in root mode")
+def test_each_kernel_takes_a_uid_no_other_holds():
+    first, fd1 = sandbox.acquire_uid()
+    second, fd2 = sandbox.acquire_uid()
+    try:
+        assert first != second and sandbox.BASE_UID <= min(first, second)
+    finally:
+        sandbox.release_uid(first, fd1)
+        sandbox.release_uid(second, fd2)
 
 
 def test_user_mode_uses_a_user_namespace_and_no_setpriv(tmp_path, monkeypatch):

@@ -12,8 +12,9 @@ with it: bwrap's ``--die-with-parent`` and the PID namespace, whose init takes e
 Two modes, chosen by who grades:
 
 - **root** (CI, a grading server): bwrap needs no user namespace; the kernel drops to an
-  unprivileged uid of its own (``61000 + slot``: one per parallel worker, so the process limit of
-  one sandbox never counts another's) with no capabilities left.
+  unprivileged uid that no other kernel on the machine holds (61000-61255, taken with a lock file,
+  so the process limit of one sandbox never counts another's and its clean-up kills only its own)
+  with no capabilities left.
 - **a normal user**: bwrap makes a user namespace (``kernel.unprivileged_userns_clone`` must allow
   it); the kernel keeps the instructor's uid, outside of which it can see nothing.
 
@@ -22,6 +23,7 @@ Introduced for instructors in README "For instructors"; ``inferlearn doctor`` ru
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -31,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 BASE_UID = 61000
+UID_COUNT = 256
 INSTALL_FIX = "install bubblewrap: `sudo apt-get install -y bubblewrap` (Debian/Ubuntu; `dnf install bubblewrap` on Fedora)"
 USERNS_FIX = ("let unprivileged users create user namespaces (`sudo sysctl -w kernel.unprivileged_userns_clone=1`"
               " and, on Ubuntu 24.04+, `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`), "
@@ -77,9 +80,38 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
-def sandbox_uid(slot: int) -> int:
-    """The uid a root-mode kernel runs as: one per worker slot."""
-    return BASE_UID + slot
+def lock_dir() -> Path:
+    """Where the uid locks live (root's own folder, refused if someone else made it)."""
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"inferlearn-sandbox-uids-{os.geteuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    if path.is_symlink() or path.stat().st_uid != os.geteuid():
+        raise SandboxUnavailable(f"{path} belongs to someone else; remove it")
+    return path
+
+
+def acquire_uid() -> tuple[int, int]:
+    """A sandbox uid no other kernel holds, and the locked file descriptor that holds it
+    (released by :func:`release_uid`, or by the OS when the grader dies)."""
+    for uid in range(BASE_UID, BASE_UID + UID_COUNT):
+        fd = os.open(lock_dir() / f"{uid}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        kill_uid(uid)  # left over from a grader that died: nobody else can hold this uid now
+        return uid, fd
+    raise SandboxUnavailable(f"all {UID_COUNT} sandbox uids are in use; grade with fewer --jobs")
+
+
+def release_uid(uid: int, fd: int) -> None:
+    """Kill whatever still runs as ``uid``, then free it."""
+    try:
+        kill_uid(uid)
+    finally:
+        os.close(fd)
 
 
 def system_paths() -> list[str]:
@@ -158,8 +190,9 @@ def env_args(readonly: list[str], package_parent: str) -> list[str]:
 
 def bwrap_argv(
     command: list[str], workdir: Path, visible_files: list[Path], rundir: Path, spec: Spec,
+    uid: int | None = None,
 ) -> list[str]:
-    """The full command line that runs ``command`` in the sandbox."""
+    """The full command line that runs ``command`` in the sandbox (as ``uid`` when root)."""
     import inferlearn
 
     bwrap = shutil.which("bwrap")
@@ -170,7 +203,8 @@ def bwrap_argv(
     argv = [bwrap, *namespace_args(root), *mount_args(workdir, visible_files, rundir, readonly, spec.limits.tmp_mb),
             *env_args(readonly, str(Path(inferlearn.__file__).resolve().parent.parent))]
     if root:
-        uid = str(sandbox_uid(spec.slot))
+        if uid is None or not BASE_UID <= uid < BASE_UID + UID_COUNT:
+            raise ValueError(f"a root-mode sandbox needs a uid from acquire_uid(), not {uid!r}")
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP", "--",
                  "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
                  "--bounding-set=-all"]
@@ -203,12 +237,16 @@ def probe(timeout: float = 30.0) -> tuple[bool, str]:
         rundir = Path(tmp) / "run"
         rundir.mkdir()
         os.chmod(tmp, 0o755)
-        argv = bwrap_argv([sys.executable, "-c", PROBE_SCRIPT.format(hidden=str(hidden))],
-                          Path(tmp) / "work", [], rundir, Spec(slot=0))
+        uid, fd = acquire_uid() if is_root() else (None, -1)
         try:
+            argv = bwrap_argv([sys.executable, "-c", PROBE_SCRIPT.format(hidden=str(hidden))],
+                              Path(tmp) / "work", [], rundir, Spec(), uid)
             done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return False, f"the sandboxed probe did not finish in {timeout:.0f} s"
+        finally:
+            if uid is not None:
+                release_uid(uid, fd)
     if done.returncode == 0:
         return True, f"bwrap works ({'root mode' if is_root() else 'user namespace'}; kernel {done.stdout.strip()})"
     return False, explain_probe(done.stderr.strip() or done.stdout.strip())
@@ -232,16 +270,21 @@ def require_sandbox() -> None:
         )
 
 
-def processes_of(uid: int) -> list[int]:
-    """PIDs of the processes running as ``uid`` (root mode: one worker's sandbox)."""
+def processes_of(*uids: int) -> list[int]:
+    """PIDs of the processes running as one of ``uids`` (root mode: sandboxes)."""
     import psutil
 
-    found = []
+    wanted, found = set(uids), []
     for proc in psutil.process_iter(["uids"]):
-        uids = proc.info.get("uids")
-        if uids is not None and uid in (uids.real, uids.effective):
+        ids = proc.info.get("uids")
+        if ids is not None and wanted & {ids.real, ids.effective}:
             found.append(proc.pid)
     return found
+
+
+def all_sandbox_processes() -> list[int]:
+    """PIDs running as any sandbox uid (root mode)."""
+    return processes_of(*range(BASE_UID, BASE_UID + UID_COUNT))
 
 
 def kill_uid(uid: int, timeout: float = 5.0) -> int:

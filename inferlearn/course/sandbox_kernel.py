@@ -42,8 +42,10 @@ class SandboxKernelManager(AsyncKernelManager):
         os.chmod(self._sandbox_home, 0o755)
         rundir = self._sandbox_home / "run"
         rundir.mkdir(mode=0o700)
+        self._sandbox_uid: int | None = None
         if sandbox.is_root():
-            os.chown(rundir, sandbox.sandbox_uid(self.sandbox_spec().slot), -1)
+            self._sandbox_uid, self._uid_lock = sandbox.acquire_uid()
+            os.chown(rundir, self._sandbox_uid, -1)
         self.transport = "ipc"
         self.connection_file = str(rundir / "kernel.json")
         self.ip = str(rundir / "k")
@@ -54,18 +56,23 @@ class SandboxKernelManager(AsyncKernelManager):
         """The kernel's command wrapped in bwrap (its cwd: the notebook's autograded folder)."""
         cmd = super().format_kernel_cmd(extra_arguments)
         spec = self.sandbox_spec()
-        if sandbox.is_root():
-            os.chown(self.connection_file, sandbox.sandbox_uid(spec.slot), -1)
+        if self._sandbox_uid is not None:
+            os.chown(self.connection_file, self._sandbox_uid, -1)
         workdir = Path((self._launch_args or {}).get("cwd") or os.getcwd()).resolve()
         visible = [p for p in sorted(workdir.iterdir()) if not p.is_symlink() and (p.is_file() or p.is_dir())]
-        return sandbox.bwrap_argv(cmd, workdir, visible, Path(self.connection_file).parent, spec)
+        return sandbox.bwrap_argv(cmd, workdir, visible, Path(self.connection_file).parent, spec,
+                                  self._sandbox_uid)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         """The usual clean-up, then no process of the sandbox left and its run folder removed."""
         await super()._async_cleanup_resources(restart=restart)
-        sandbox.kill_uid(sandbox.sandbox_uid(self.sandbox_spec().slot))
+        if restart:
+            return
+        if getattr(self, "_sandbox_uid", None) is not None:
+            sandbox.release_uid(self._sandbox_uid, self._uid_lock)
+            self._sandbox_uid = None
         home = getattr(self, "_sandbox_home", None)
-        if home is not None and not restart:
+        if home is not None:
             shutil.rmtree(home, ignore_errors=True)
 
 
