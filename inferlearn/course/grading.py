@@ -81,7 +81,7 @@ def grade_one(
     course: Course, phase: str, student: str, notebook: str, opts: Options, slot: int, db: Path,
 ) -> NotebookScore:
     """Autograde one notebook in isolation (worker ``slot``, gradebook ``db``) and read its score."""
-    spec = Spec(slot=slot, limits=opts.limits).to_env() if opts.sandbox else None
+    spec = Spec(limits=opts.limits).to_env() if opts.sandbox else None
     result = nbg.autograde_notebook(course, phase, student, notebook, opts.timeout, opts.cell_timeout,
                                     db_url(db), spec)
     if not result.ok:

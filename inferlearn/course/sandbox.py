@@ -56,19 +56,18 @@ class Limits:
 class Spec:
     """Everything the kernel manager in the nbgrader process needs, passed in the environment."""
 
-    slot: int = 0
     limits: Limits = Limits()
     readonly: tuple[str, ...] = ()
 
     def to_env(self) -> str:
         """This spec as the JSON text of ``INFERLEARN_SANDBOX``."""
-        return json.dumps({"slot": self.slot, "limits": asdict(self.limits), "readonly": list(self.readonly)})
+        return json.dumps({"limits": asdict(self.limits), "readonly": list(self.readonly)})
 
     @classmethod
     def from_env(cls, text: str) -> Spec:
         """The spec the grader put in ``INFERLEARN_SANDBOX``."""
         data = json.loads(text)
-        return cls(int(data["slot"]), Limits(**data["limits"]), tuple(data["readonly"]))
+        return cls(Limits(**data["limits"]), tuple(data["readonly"]))
 
 
 class SandboxUnavailable(RuntimeError):
