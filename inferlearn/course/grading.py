@@ -14,8 +14,10 @@ and ``build/course/grades.png``.
 from __future__ import annotations
 
 import csv
+import os
+import tempfile
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -75,13 +77,14 @@ class Options:
     jobs: int = 1
     sandbox: bool = True
     limits: Limits = Limits()
+    run_dir: str = ""  # set by grade_course: kernels' run folders, removed after the run
 
 
 def grade_one(
     course: Course, phase: str, student: str, notebook: str, opts: Options, slot: int, db: Path,
 ) -> NotebookScore:
     """Autograde one notebook in isolation (worker ``slot``, gradebook ``db``) and read its score."""
-    spec = Spec(limits=opts.limits).to_env() if opts.sandbox else None
+    spec = Spec(limits=opts.limits, run_dir=opts.run_dir).to_env() if opts.sandbox else None
     result = nbg.autograde_notebook(course, phase, student, notebook, opts.timeout, opts.cell_timeout,
                                     db_url(db), spec)
     if not result.ok:
@@ -158,16 +161,26 @@ def grade_course(
         else:
             rows.extend(unknown_phase_rows(student, phase, names))
     total = sum(len(unit.names) for unit in units)
+    with tempfile.TemporaryDirectory(prefix="ilsb-run-", ignore_cleanup_errors=True) as run_dir:  # leftovers too
+        os.chmod(run_dir, 0o755)
+        graded = grade_units(course, units, expected, replace(opts, run_dir=run_dir), total)
+    for unit in units:  # submission order, whatever order the workers finished in
+        rows.extend(graded[unit])
+    fill_max_scores(course, rows)
+    return rows
+
+
+def grade_units(
+    course: Course, units: list[Unit], expected: dict[str, list[str]], opts: Options, total: int,
+) -> dict[Unit, list[NotebookScore]]:
+    """Grade the units in ``opts.jobs`` workers, with a progress bar (ETA included)."""
     with tqdm(total=total, desc=f"grading ({opts.jobs} worker{'s' * (opts.jobs > 1)})", unit="notebook") as bar:
         def grade_unit(unit: Unit, slot: int, db: Path) -> list[NotebookScore]:
             return grade_submission(course, unit, expected[unit.phase], opts, slot, db, bar)
 
         done: dict[Unit, list[NotebookScore]] = {}
         Workers(course, max(1, opts.jobs), grade_unit).run(units, lambda unit, got: done.__setitem__(unit, got))
-    for unit in units:  # submission order, whatever order the workers finished in
-        rows.extend(done[unit])
-    fill_max_scores(course, rows)
-    return rows
+    return done
 
 
 def write_grades_csv(rows: list[NotebookScore], path: Path) -> Path:

@@ -58,16 +58,17 @@ class Spec:
 
     limits: Limits = Limits()
     readonly: tuple[str, ...] = ()
+    run_dir: str = ""  # the grading run's folder for kernel run folders (removed after the run)
 
     def to_env(self) -> str:
         """This spec as the JSON text of ``INFERLEARN_SANDBOX``."""
-        return json.dumps({"limits": asdict(self.limits), "readonly": list(self.readonly)})
+        return json.dumps({"limits": asdict(self.limits), "readonly": list(self.readonly), "run_dir": self.run_dir})
 
     @classmethod
     def from_env(cls, text: str) -> Spec:
         """The spec the grader put in ``INFERLEARN_SANDBOX``."""
         data = json.loads(text)
-        return cls(Limits(**data["limits"]), tuple(data["readonly"]))
+        return cls(Limits(**data["limits"]), tuple(data["readonly"]), data.get("run_dir", ""))
 
 
 class SandboxUnavailable(RuntimeError):

@@ -38,7 +38,7 @@ class SandboxKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw: Any):  # type: ignore[override]
         """A private run folder for the connection file and the sockets, then the usual start."""
-        self._sandbox_home = Path(tempfile.mkdtemp(prefix="ilsb-"))
+        self._sandbox_home = Path(tempfile.mkdtemp(prefix="ilsb-", dir=self.sandbox_spec().run_dir or None))
         os.chmod(self._sandbox_home, 0o755)
         rundir = self._sandbox_home / "run"
         rundir.mkdir(mode=0o700)
