@@ -7,7 +7,8 @@
 #   make check     grade your own workspace notebooks (NB=path/to/notebook.ipynb for one)
 #   make progress  your points per phase and notebook from your checks, and a plot
 #   make release   instructors: student release of every phase into build/course/release/
-#   make grade     instructors: autograde build/course/submitted/, feedback, grades.csv + plot
+#   make grade     instructors: autograde build/course/submitted/ in the bubblewrap sandbox,
+#                  feedback, grades.csv + plots (GRADE_ARGS="--jobs 2", "--student NAME", ...)
 #   make bench     run benchmarks/*.py, JSON into build/bench/
 #   make app       run the phase 4 service (KEYS="sk-dev-0001=dev", PORT=8400)
 #   make eval-nightly  full-size golden test eval, recorded and compared with the last good run
@@ -27,11 +28,12 @@ JOBS ?= 2
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 NB ?=
+GRADE_ARGS ?=
 
 STOP_SERVER = $(BIN)/inferlearn serve --stop >/dev/null 2>&1 || true
 
-.PHONY: setup models browser-deps run test lab check progress release grade bench eval-nightly \
-        clean clean-venv app
+.PHONY: setup models sandbox browser-deps run test lab check progress release grade bench \
+        eval-nightly clean clean-venv app
 
 # -- set-up ----------------------------------------------------------------------------------
 $(BIN)/python:
@@ -57,11 +59,20 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 models: $(INSTALLED)
 	@$(BIN)/inferlearn models install
 
-setup: $(INSTALLED) models
+# The grading sandbox (bubblewrap): installed when missing and we are root with apt-get; else a
+# note (only `make grade` needs it; `inferlearn doctor` says whether it works).
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null \
+	      || echo "note: could not install bubblewrap; make grade needs it"; \
+	  else echo "note: bubblewrap (bwrap) is missing; make grade needs it: sudo apt-get install -y bubblewrap"; fi; }
+
+setup: $(INSTALLED) models sandbox
 
 # The browser test (tests/test_browser.py) drives Debian's chromium with Playwright (a dev extra;
 # its own browser download cannot work offline). Installs chromium only when it is missing and
-# apt-get can (root); otherwise says so, and the test skips with the reason. .ci/run calls it.
+# apt-get can (root); otherwise says so, and the test skips with the reason. `make test` runs it.
 browser-deps: $(INSTALLED)
 	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -77,7 +88,7 @@ test: export INFERLEARN_MODEL ?= smollm2-135m-instruct
 run: setup
 	@trap '$(STOP_SERVER)' EXIT; $(BIN)/inferlearn run -j $(JOBS) $(RUN_ARGS)
 
-test: setup
+test: setup browser-deps
 	@trap '$(STOP_SERVER)' EXIT; $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: setup
@@ -133,7 +144,7 @@ release: setup
 	$(BIN)/inferlearn release
 
 grade: setup
-	$(BIN)/inferlearn grade
+	$(BIN)/inferlearn grade $(GRADE_ARGS)
 
 # -- tidying ---------------------------------------------------------------------------------
 clean:
