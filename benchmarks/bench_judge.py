@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from inferlearn.evals import judge_features as jf
-from inferlearn.evals.agreement import agreement_report, cohens_kappa, fault_f1, order_flip_rate, verbosity_bias
+from inferlearn.evals.agreement import (
+    agreement_report,
+    cohens_kappa,
+    fault_f1,
+    order_flip_rate,
+    verbosity_bias,
+)
 from inferlearn.evals.judge import JUDGES, judge_answers
 from inferlearn.evals.labelset import judge_items, load_labels
 

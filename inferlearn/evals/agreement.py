@@ -20,7 +20,7 @@ from inferlearn.evals.metrics import bootstrap_ci
 def _pairs(a: Sequence[Any], b: Sequence[Any]) -> tuple[list[Any], list[Any]]:
     if len(a) != len(b):
         raise ValueError(f"the two label lists differ in length ({len(a)} vs {len(b)}); pass one label per item")
-    kept = [(x, y) for x, y in zip(a, b) if x is not None and y is not None
+    kept = [(x, y) for x, y in zip(a, b, strict=False) if x is not None and y is not None
             and not (isinstance(x, float) and np.isnan(x)) and not (isinstance(y, float) and np.isnan(y))]
     return [x for x, _ in kept], [y for _, y in kept]
 
@@ -86,7 +86,7 @@ def verbosity_bias(lengths: Sequence[float], verdicts: Sequence[Any], labels: Se
     """Spearman correlation between answer length and a "yes" verdict; with ``labels`` given,
     among items labelled "no" only (a judge that says yes more to longer *wrong* answers is biased,
     one that says yes more to longer answers that are in fact right is not)."""
-    rows = [(n, v) for i, (n, v) in enumerate(zip(lengths, verdicts))
+    rows = [(n, v) for i, (n, v) in enumerate(zip(lengths, verdicts, strict=False))
             if v is not None and (labels is None or labels[i] is False)]
     if len(rows) < 3 or len({v for _, v in rows}) < 2:
         return {"spearman": float("nan"), "p_value": float("nan"), "n": len(rows)}
@@ -99,5 +99,5 @@ def agreement_report(labels: Sequence[Any], verdicts: Sequence[Any]) -> dict[str
     x, y = _pairs(labels, verdicts)
     kappa, low, high = kappa_interval(labels, verdicts)
     return {"kappa": kappa, "kappa_low": low, "kappa_high": high,
-            "agreement": round(float(np.mean([a == b for a, b in zip(x, y)])), 4) if x else float("nan"),
+            "agreement": round(float(np.mean([a == b for a, b in zip(x, y, strict=False)])), 4) if x else float("nan"),
             "coverage": round(len(x) / max(len(labels), 1), 4), "n": len(x)}

@@ -75,13 +75,19 @@ def key_sentence(reference: str) -> str:
     return parts[0]
 
 
+def _direct(reference: str) -> str:
+    """The key sentence without parenthetical asides (sources, versions, qualifiers)."""
+    return re.sub(r"\s*\([^()]*\)", "", key_sentence(reference)) or key_sentence(reference)
+
+
 def answer_correctness(answer: str, reference: str) -> float:
-    """How well the answer states the reference's direct answer (its first sentence), in [0, 1]:
+    """How well the answer states the reference's direct answer (its first sentence without
+    parenthetical asides), in [0, 1]:
     0.7 x the share of that sentence's numbers and dates the answer has (normalised) + 0.3 x the
     share of its content words; with no numbers there, the content-word share alone. Numbers the
     answer states that appear nowhere in the reference cost 0.5 x their share of the answer's
     numbers, so a changed number is caught."""
-    key = key_sentence(reference)
+    key = _direct(reference)
     key_values, ans_values = extract_values(key), extract_values(answer)
     words = _recall(content_words(key), content_words(answer))
     wrong = len(ans_values - extract_values(reference)) / max(len(ans_values), 1)

@@ -96,7 +96,7 @@ def faithful_p_yes(logprobs: list[Any] | None) -> float | None:
 def _blocks(item: dict[str, Any]) -> tuple[str, str]:
     ids = item.get("context_ids") or [f"passage-{i + 1}" for i in range(len(item["contexts"]))]
     budget = MAX_CONTEXT_CHARS // max(len(item["contexts"]), 1)
-    context = "\n\n".join(f"[{cid}] {text[:budget]}" for cid, text in zip(ids, item["contexts"]))
+    context = "\n\n".join(f"[{cid}] {text[:budget]}" for cid, text in zip(ids, item["contexts"], strict=False))
     return "Context passages:\n" + context, "Answer to check:\n" + item["answer"]
 
 

@@ -12,8 +12,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from inferlearn.evals.generation import (answer_correctness, claim_support, content_words, split_claims,
-                                         strip_citations)
+from inferlearn.evals.generation import (
+    answer_correctness,
+    claim_support,
+    content_words,
+    split_claims,
+    strip_citations,
+)
 from inferlearn.rag.answer import extract_citations, is_abstention
 
 # chosen on dev (see the module docstring); bench_judge.py reports dev and test with them
@@ -34,7 +39,7 @@ def _cited_texts(item: dict[str, Any]) -> tuple[list[str], int, int]:
     ids = item.get("context_ids")
     if not ids:
         return list(item["contexts"]), len(cited), 0
-    by_id = dict(zip(ids, item["contexts"]))
+    by_id = dict(zip(ids, item["contexts"], strict=False))
     invalid = [c for c in cited if c not in by_id]
     texts = [by_id[c] for c in cited if c in by_id]
     return (texts or list(item["contexts"])) if not cited else texts, len(cited), len(invalid)
@@ -117,7 +122,7 @@ def combined_verdicts(table: pd.DataFrame, uses_llm: bool, uses_embeddings: bool
     verdicts = rule_verdicts(table, uses_embeddings, t)
     if uses_llm and "p_yes" in table:
         low, high = t["llm_band"]
-        for i, (support, p) in enumerate(zip(table["min_support_cited"], table["p_yes"])):
+        for i, (support, p) in enumerate(zip(table["min_support_cited"], table["p_yes"], strict=False)):
             if low <= support < high and p is not None and not pd.isna(p) and table["invalid_cites"][i] == 0:
                 verdicts["faithful"][i] = bool(p >= 0.5)
     return verdicts
