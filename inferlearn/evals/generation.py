@@ -60,8 +60,10 @@ def extract_values(text: str) -> set[str]:
 
 
 def content_words(text: str) -> list[str]:
-    """Lower-cased words of ``text`` without stop words or citations, in order."""
-    return [w for w in _WORD.findall(strip_citations(text).lower()) if w not in STOPWORDS]
+    """Lower-cased words of ``text`` without stop words, citations or bare numbers (numbers are
+    compared normalised, by ``extract_values``), in order."""
+    return [w for w in _WORD.findall(strip_citations(text).lower())
+            if w not in STOPWORDS and not re.fullmatch(r"[\d.,\-]+", w)]
 
 
 def _recall(needed: Iterable[str], found: Iterable[str]) -> float:
