@@ -246,10 +246,44 @@ def model_rows(folder: Path | None = None) -> list[dict[str, Any]]:
     return rows
 
 
+LABELS = ("faithful", "relevant", "correct")
+
+
+def second_labels(folder: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The independent second labels (``second_labels.jsonl``) by row id."""
+    path = (folder or labels_dir()) / "second_labels.jsonl"
+    return {x["id"]: x for x in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if x}
+
+
+def first_labels(row: dict[str, Any]) -> dict[str, bool]:
+    """The labels a row had before adjudication (its final labels when nothing changed)."""
+    return row.get("first_labels") or {k: row[k] for k in LABELS}
+
+
+def adjudicate(rows: list[dict[str, Any]], second: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Where the second labeller disagreed with a rule label, the row takes the second label (the
+    reader saw what the rule could not, e.g. a swap that hit a citation id); the rule's labels are
+    kept in ``first_labels`` so agreement is still measured on the independent labels. A second
+    label written for a different answer text (the set was rebuilt) is an error."""
+    import hashlib
+
+    for row in rows:
+        other = second.get(row["id"])
+        if other is None:
+            continue
+        if hashlib.sha256(row["answer"].encode()).hexdigest()[:12] != other["answer_sha256"]:
+            raise ValueError(f"second label for {row['id']} was written for another answer; relabel it")
+        if any(row[k] != other[k] for k in LABELS):
+            row["first_labels"] = {k: row[k] for k in LABELS}
+            row.update({k: other[k] for k in LABELS}, labeller=row["labeller"] + "+adjudicated")
+    return rows
+
+
 def build_labels(seed: int = SEED, with_model: bool = True) -> list[dict[str, Any]]:
-    """Every labelled row, with stable ids ``l-0001``..."""
+    """Every labelled row, with stable ids ``l-0001``..., adjudicated against the second labels."""
     rows = planted_rows(seed) + (model_rows() if with_model else [])
-    return [{"id": f"l-{i:04d}", **row} for i, row in enumerate(rows, 1)]
+    rows = [{"id": f"l-{i:04d}", **row} for i, row in enumerate(rows, 1)]
+    return adjudicate(rows, second_labels())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,6 +298,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {len(rows)} rows to {path}")
     print(dict(Counter((r["source"], r["fault"]) for r in rows)))
     print(dict(Counter(r["split"] for r in rows)))
+    from inferlearn.evals.agreement import cohens_kappa
+
+    by_id, second = {r["id"]: r for r in rows}, second_labels()
+    for label in LABELS:
+        a = [first_labels(by_id[i])[label] for i in second]
+        b = [second[i][label] for i in second]
+        agree = sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+        print(f"double-labelled {len(a)} ({len(a) / len(rows):.1%}): {label} agreement {agree:.3f} "
+              f"kappa {cohens_kappa(a, b):.3f}")
     return 0
 
 
