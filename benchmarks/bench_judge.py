@@ -61,8 +61,8 @@ def tune(rows: list[dict], items: list[dict]) -> dict[str, Any]:
     """Grid-search the rule thresholds on these (dev) rows; mean kappa over the three labels."""
     table = jf.feature_table(items, embedder=None)
     best: tuple[float, dict] = (-1.0, {})
-    grid = itertools.product([0.5, 0.6, 0.7, 0.75, 0.8, 0.9], [0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
-                             [0.05, 0.1, 0.2, 0.3], [0.5, 0.6, 0.7, 0.8], [0.3, 0.4, 0.5, 0.6])
+    grid = itertools.product([0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], [0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+                             [0.05, 0.1, 0.2, 0.3], [0.3, 0.4, 0.5, 0.6, 0.7, 0.8], [0.1, 0.2, 0.3, 0.4, 0.5])
     for support, correct, relevant, emb, emb_rel in grid:
         t = {**jf.THRESHOLDS, "support": support, "correct": correct, "relevant": relevant,
              "embed_support": emb, "embed_relevance": emb_rel}
