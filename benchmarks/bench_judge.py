@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from inferlearn.evals import judge as lib_judge
 from inferlearn.evals import judge_features as jf
 from inferlearn.evals.agreement import (
     agreement_report,
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="12 LLM items (a smoke run)")
     parser.add_argument("--tune", action="store_true", help="choose thresholds on dev and print them")
     parser.add_argument("--out", type=Path, default=Path("build/bench/judge.json"))
+    parser.add_argument("--llm-cache", type=Path, default=Path("build/bench/judge_llm_cache.json"),
+                        help="LLM verdicts kept between runs (same model, prompt, item and seed only)")
     args = parser.parse_args(argv)
     if args.tune:
         rows = load_labels("dev")
@@ -113,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         from inferlearn.llm.client import default_model
 
         client, model = get_client(), args.model or default_model()
+    lib_judge.USE_CACHE = True
+    if args.llm_cache.exists():
+        lib_judge.LLM_CACHE.update(json.loads(args.llm_cache.read_text(encoding="utf-8")))
     results = []
     for name in names:
         use = sub if JUDGES[name].uses_llm else range(len(rows))
@@ -121,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append({**run_judge("default", [rows[i] for i in use], [items[i] for i in use], None, None),
                             "judge": "default (same items as " + name + ")"})
         print(json.dumps(results[-1])[:600], flush=True)
+        args.llm_cache.parent.mkdir(parents=True, exist_ok=True)
+        args.llm_cache.write_text(json.dumps(lib_judge.LLM_CACHE), encoding="utf-8")
     report = {"benchmark": "judge", "split": args.split, "labels": len(rows), "llm_items": len(sub),
               "model": model, "thresholds": jf.THRESHOLDS, "results": results,
               "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),

@@ -71,3 +71,18 @@ def test_bad_input():
         judge_answers([{k: v for k, v in ITEM.items() if k != "reference"}], "checks")
     assert {"llm", "checks", "combined", "default"} <= set(JUDGES)
     assert judge_messages(ITEM, answer_first=True)[0]["role"] == "system"
+
+
+def test_llm_cache_is_opt_in_and_keyed_by_item():
+    from inferlearn.evals import judge as lib
+
+    lib.USE_CACHE, lib.LLM_CACHE = True, {}
+    try:
+        judge_answers([ITEM], "llm", client=ScriptedClient([YES, YES]), model="m")
+        client = ScriptedClient([])
+        assert judge_answers([ITEM], "llm", client=client, model="m").loc[0, "faithful"] == True  # noqa: E712
+        assert client.calls == []  # served from the cache
+        with pytest.raises(AssertionError, match="ran out of replies"):
+            judge_answers([dict(ITEM, answer="Other.")], "llm", client=ScriptedClient([]), model="m")
+    finally:
+        lib.USE_CACHE, lib.LLM_CACHE = False, {}

@@ -143,8 +143,25 @@ def _call(client: Any, model: str, messages: list[dict], seed: int, temperature:
     return parse_verdict(choice.message.content), faithful_p_yes(content)
 
 
+# LLM verdicts already computed in this process, by (model, prompt, settings, seed, item): a
+# benchmark that runs "llm" and then "combined" asks the model once. Saved/loaded by bench_judge.
+LLM_CACHE: dict[str, dict[str, Any]] = {}
+USE_CACHE = False  # off by default: a scripted test client must never be answered from a cache
+
+
+def _cache_key(item: dict[str, Any], model: str, spec: JudgeSpec, seed: int) -> str:
+    import hashlib
+
+    text = json.dumps([model, load_prompt(PROMPT).ref, spec.repeats, spec.both_orders, spec.temperature, seed,
+                       item["question"], item["answer"], item["contexts"], item.get("context_ids")])
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
 def llm_verdict(item: dict[str, Any], client: Any, model: str, spec: JudgeSpec, seed: int = 0) -> dict[str, Any]:
     """One item judged by the LLM: every order x repeat, then a unanimous verdict or abstention."""
+    cache_key = _cache_key(item, model, spec, seed)
+    if USE_CACHE and cache_key in LLM_CACHE:
+        return {**LLM_CACHE[cache_key], "id": item["id"]}
     votes, p_yes, failures, by_order = [], [], 0, {}
     for answer_first in ([False, True] if spec.both_orders else [False]):
         for r in range(spec.repeats):
@@ -164,6 +181,8 @@ def llm_verdict(item: dict[str, Any], client: Any, model: str, spec: JudgeSpec, 
     row["abstained"] = row["faithful"] is None
     first, second = by_order.get(False), by_order.get(True)
     row["order_flip"] = (first[0] != second[0]) if first and second else None
+    if USE_CACHE:
+        LLM_CACHE[cache_key] = row
     return row
 
 
