@@ -62,11 +62,11 @@ def tune(rows: list[dict], items: list[dict]) -> dict[str, Any]:
     """Grid-search the rule thresholds on these (dev) rows; mean kappa over the three labels."""
     table = jf.feature_table(items, embedder=None)
     best: tuple[float, dict] = (-1.0, {})
-    grid = itertools.product([0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], [0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
-                             [0.05, 0.1, 0.2, 0.3], [0.3, 0.4, 0.5, 0.6, 0.7, 0.8], [0.1, 0.2, 0.3, 0.4, 0.5])
-    for support, correct, relevant, emb, emb_rel in grid:
+    grid = itertools.product([0.5, 0.7, 0.9], [0.4, 0.5, 0.6, 0.7, 0.8, 0.9], [0.05, 0.1, 0.2],
+                             [0.7, 0.75, 0.8, 0.85, 0.9, 1.01], [0.1, 0.2, 0.3], [0.0, 0.3, 0.5, 0.7, 0.9])
+    for support, correct, relevant, emb, emb_rel, correct_support in grid:
         t = {**jf.THRESHOLDS, "support": support, "correct": correct, "relevant": relevant,
-             "embed_support": emb, "embed_relevance": emb_rel}
+             "embed_support": emb, "embed_relevance": emb_rel, "correct_support": correct_support}
         v = jf.rule_verdicts(table, True, t)
         kappa = sum(cohens_kappa([r[k] for r in rows], v[k]) for k in LABELS) / 3
         if kappa > best[0]:
@@ -127,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
             results.append({**run_judge("default", [rows[i] for i in use], [items[i] for i in use], None, None),
                             "judge": "default (same items as " + name + ")"})
         print(json.dumps(results[-1])[:600], flush=True)
-        args.llm_cache.parent.mkdir(parents=True, exist_ok=True)
-        args.llm_cache.write_text(json.dumps(lib_judge.LLM_CACHE), encoding="utf-8")
+        if JUDGES[name].uses_llm:
+            saved = json.loads(args.llm_cache.read_text(encoding="utf-8")) if args.llm_cache.exists() else {}
+            args.llm_cache.parent.mkdir(parents=True, exist_ok=True)
+            args.llm_cache.write_text(json.dumps({**saved, **lib_judge.LLM_CACHE}), encoding="utf-8")
     report = {"benchmark": "judge", "split": args.split, "labels": len(rows), "llm_items": len(sub),
               "model": model, "thresholds": jf.THRESHOLDS, "results": results,
               "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
