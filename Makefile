@@ -3,11 +3,16 @@
 #
 #   make run       execute every source notebook headlessly (CI-sized), report in build/
 #   make test      the whole test suite (pytest), prints pytest's summary
-#   make lab       build your workspace/ and open JupyterLab on it
+#   make lab       build your workspace/ and open JupyterLab on it (LAB_ARGS=... for more options)
 #   make check     grade your own workspace notebooks (NB=path/to/notebook.ipynb for one)
+#   make progress  your points per phase and notebook from your checks, and a plot
 #   make release   instructors: student release of every phase into build/course/release/
-#   make grade     instructors: autograde build/course/submitted/, feedback, grades.csv + plot
+#   make grade     instructors: autograde build/course/submitted/ in the bubblewrap sandbox,
+#                  feedback, grades.csv + plots (GRADE_ARGS="--jobs 2", "--student NAME", ...)
 #   make bench     run benchmarks/*.py, JSON into build/bench/
+#   make app       run the phase 4 service (KEYS="sk-dev-0001=dev", PORT=8400)
+#   make eval-nightly  full-size golden test eval, recorded and compared with the last good run
+#   make browser-deps  chromium for tests/test_browser.py, installed only when missing (root)
 #   make clean     remove build/ (never workspace/: that is the learner's work)
 #
 # `make test` and `make run` use their own server folder (build/runtime) and stop the local
@@ -23,10 +28,12 @@ JOBS ?= 2
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 NB ?=
+GRADE_ARGS ?=
 
 STOP_SERVER = $(BIN)/inferlearn serve --stop >/dev/null 2>&1 || true
 
-.PHONY: setup models run test lab check release grade bench clean clean-venv
+.PHONY: setup models sandbox browser-deps run test lab check progress release grade bench \
+        eval-nightly clean clean-venv app
 
 # -- set-up ----------------------------------------------------------------------------------
 $(BIN)/python:
@@ -52,15 +59,36 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 models: $(INSTALLED)
 	@$(BIN)/inferlearn models install
 
-setup: $(INSTALLED) models
+# The grading sandbox (bubblewrap): installed when missing and we are root with apt-get; else a
+# note (only `make grade` needs it; `inferlearn doctor` says whether it works).
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null \
+	      || echo "note: could not install bubblewrap; make grade needs it"; \
+	  else echo "note: bubblewrap (bwrap) is missing; make grade needs it: sudo apt-get install -y bubblewrap"; fi; }
+
+setup: $(INSTALLED) models sandbox
+
+# The browser test (tests/test_browser.py) drives Debian's chromium with Playwright (a dev extra;
+# its own browser download cannot work offline). Installs chromium only when it is missing and
+# apt-get can (root); otherwise says so, and the test skips with the reason. `make test` runs it.
+browser-deps: $(INSTALLED)
+	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "could not install chromium with apt-get: the browser test will skip"; \
+	else echo "chromium is missing and cannot be installed here (needs root and apt-get): the browser test will skip"; fi
 
 # -- maintainers and CI ----------------------------------------------------------------------
 run test bench: export INFERLEARN_RUNTIME := $(RUNTIME)
+# The suite runs on the fast model (SmolLM2-135M); `inferlearn run` picks it for CI-sized runs.
+test: export INFERLEARN_MODEL ?= smollm2-135m-instruct
 
 run: setup
 	@trap '$(STOP_SERVER)' EXIT; $(BIN)/inferlearn run -j $(JOBS) $(RUN_ARGS)
 
-test: setup
+test: setup browser-deps
 	@trap '$(STOP_SERVER)' EXIT; $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: setup
@@ -72,20 +100,51 @@ bench: setup
 	done; \
 	if [ $$found = 0 ]; then echo "no benchmarks in benchmarks/ yet"; fi; exit $$status
 
+# The nightly regression gate: evaluate the golden test split at full size, record the run in the
+# registry, compare it with the last good run (exit 1 on a regression; the run is marked so the
+# next night compares with the last good one), then plot the history. The first run has no
+# baseline and passes. CI keeps $(EVAL_REGISTRY) as an artifact between nights.
+EVAL_PIPELINE ?= hybrid_pages
+EVAL_REGISTRY ?= build/evals/registry.sqlite3
+EVAL_ARGS ?=
+eval-nightly: export INFERLEARN_RUNTIME := $(RUNTIME)
+eval-nightly: setup
+	@mkdir -p build/evals
+	@trap '$(STOP_SERVER)' EXIT; \
+	$(BIN)/inferlearn eval rag --split test --pipeline $(EVAL_PIPELINE) --record \
+	  --registry $(EVAL_REGISTRY) --json build/evals/nightly.json $(EVAL_ARGS) || exit 2; \
+	$(BIN)/inferlearn eval compare --registry $(EVAL_REGISTRY) --baseline last-good \
+	  --fail-on-regression --mark --allow-no-baseline; status=$$?; \
+	$(BIN)/inferlearn eval history --registry $(EVAL_REGISTRY) --pipeline $(EVAL_PIPELINE) \
+	  --plot build/evals/history.png; exit $$status
+
 # -- learners --------------------------------------------------------------------------------
+# LAB_ARGS: extra jupyter lab options (e.g. --no-browser --port=8899). Root (a container, CI)
+# needs --allow-root, which is added only then.
+LAB_ARGS ?=
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: setup
 	$(BIN)/inferlearn workspace
-	$(BIN)/jupyter lab --notebook-dir=workspace
+	$(BIN)/jupyter lab --notebook-dir=workspace $(ALLOW_ROOT) $(LAB_ARGS)
 
 check: setup
 	$(BIN)/inferlearn check $(NB)
+
+progress: setup
+	$(BIN)/inferlearn progress
+
+KEYS ?= sk-dev-0001=dev
+PORT ?= 8400
+app: setup
+	$(BIN)/inferlearn app --port $(PORT) --key $(KEYS)
 
 # -- instructors -----------------------------------------------------------------------------
 release: setup
 	$(BIN)/inferlearn release
 
 grade: setup
-	$(BIN)/inferlearn grade
+	$(BIN)/inferlearn grade $(GRADE_ARGS)
 
 # -- tidying ---------------------------------------------------------------------------------
 clean:

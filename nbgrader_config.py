@@ -60,10 +60,15 @@ c.OverwriteCells.add_missing_cells = True
 
 # Cap what one cell may print into the autograded notebook and the feedback: nbgrader's own
 # LimitOutput counts lines only, so one 50 MB line would go through untouched.
+# SandboxExecute is nbgrader's Execute, with the kernel in the bubblewrap sandbox when
+# `inferlearn grade` asks for it (inferlearn/course/sandbox.py). RedactHiddenTests removes any
+# hidden-test line a submission printed (e.g. from IPython's input history) before the outputs
+# are capped and saved.
 c.Autograde.autograde_preprocessors = [
-    "nbgrader.preprocessors.Execute",
+    "inferlearn.course.sandbox_kernel.SandboxExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "inferlearn.course.sandbox_kernel.RedactHiddenTests",
     "nbgrader.preprocessors.LimitOutput",
     "inferlearn.course.limits.LimitOutputSize",
     "nbgrader.preprocessors.SaveAutoGrades",

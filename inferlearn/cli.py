@@ -8,6 +8,8 @@ import sys
 from inferlearn import __version__
 from inferlearn.course import commands as course_commands
 from inferlearn.evals import commands as eval_commands
+from inferlearn.prod import commands as prod_commands
+from inferlearn.prod import eval_commands as safety_eval_commands
 from inferlearn.server import commands as server_commands
 
 
@@ -20,7 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     server_commands.register(sub)
     course_commands.register(sub)
-    eval_commands.register(sub)
+    eval_kinds = eval_commands.register(sub)
+    safety_eval_commands.register(eval_kinds)  # eval pii, eval injection (phase 4)
+    prod_commands.register(sub)
     return parser
 
 

@@ -33,6 +33,21 @@ def setting(name: str, default: str | None = None) -> str | None:
     return value or default
 
 
+def int_setting(name: str, default: int | None = None, minimum: int = 1) -> int | None:
+    """A whole-number setting; a value that is not one (or below ``minimum``) is a clear error."""
+    raw = setting(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise ValueError(f"{name}={raw!r} is not a whole number >= {minimum}; fix it in the "
+                         "environment or .env, or unset it for the default")
+    return value
+
+
 def cache_dir() -> Path:
     """Root of everything inferlearn keeps between runs (``INFERLEARN_CACHE``)."""
     base = setting("INFERLEARN_CACHE")

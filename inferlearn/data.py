@@ -68,3 +68,9 @@ def load_tickets(split: str | None = None) -> pd.DataFrame:
     if split is not None:
         frame = frame[frame["split"] == split].reset_index(drop=True)
     return frame
+
+
+def load_accounts() -> dict[str, dict]:
+    """Larkspur customer accounts by id (``data/accounts/accounts.jsonl``): owner, company, plan,
+    region, status, seats. Introduced in ``phase1_llm_api/05_tool_use_loop``."""
+    return {row["account_id"]: row for row in read_jsonl(data_dir() / "accounts" / "accounts.jsonl")}

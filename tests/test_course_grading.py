@@ -25,6 +25,7 @@ from fixtures.course.submissions import (
 )
 
 from inferlearn.cli import main
+from inferlearn.course import sandbox
 from inferlearn.course.grading import grade_course
 from inferlearn.course.layout import Course
 from inferlearn.course.release import release_course
@@ -113,7 +114,8 @@ def batch(make_course):
     broken.cells[1].source = "import not_a_module_anywhere\nimport re"
     submit(inbox, "importerr", phase, "02_text.ipynb", broken)
 
-    code = main(["grade", "--root", str(course.root), "--cell-timeout", "10", "--timeout", "180"])
+    code = main(["grade", "--root", str(course.root), "--cell-timeout", "10", "--timeout", "180", "--jobs", "2"]
+                + ([] if sandbox.probe()[0] else ["--no-sandbox"]))
     with open(course.course_dir / "grades.csv") as handle:
         rows = {(r["student"], r["notebook"]): r for r in csv.DictReader(handle)}
     return course, code, rows
@@ -189,3 +191,29 @@ def test_batch_feedback_never_shows_hidden_tests(batch):
     assert len(pages) >= 6
     for page in pages:
         assert not leaked_lines(lines, html_text(page.read_text())), page
+
+
+@pytest.mark.slow
+def test_batch_pass_rate_table_counts_full_points_per_test(batch):
+    course, _, _ = batch
+    with open(course.course_dir / "pass_rates.csv") as handle:
+        rates = {r["grade_id"]: (int(r["passed"]), int(r["graded"])) for r in csv.DictReader(handle)}
+    # graded 01_basics: good, loop, deleted, edited, huge (badjson and dies could not be graded)
+    assert rates == {"p0-add-tests": (4, 5), "p0-mean-tests": (4, 5), "p0-slug-tests": (1, 2)}
+    assert (course.course_dir / "pass_rates.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_student_regrade_touches_no_one_else(batch):
+    course, _, rows = batch
+    others = {p: p.stat().st_mtime_ns for p in course.autograded_dir.rglob("*.ipynb") if "/good/" not in str(p)}
+    feedback = {p: p.stat().st_mtime_ns for p in course.feedback_dir.rglob("*.html") if "/good/" not in str(p)}
+    code = main(["grade", "--root", str(course.root), "--student", "good", "--cell-timeout", "10"]
+                + ([] if sandbox.probe()[0] else ["--no-sandbox"]))
+    assert code == 0
+    assert others == {p: p.stat().st_mtime_ns for p in others}
+    assert feedback == {p: p.stat().st_mtime_ns for p in feedback}
+    with open(course.course_dir / "grades.csv") as handle:
+        again = {(r["student"], r["notebook"]): r for r in csv.DictReader(handle)}
+    assert again.keys() == rows.keys()  # everyone still listed
+    assert {k: v for k, v in again.items()} == rows  # same grades, the regraded student's included

@@ -1,4 +1,4 @@
-"""The course sub-commands of ``inferlearn``: run, check, workspace, doctor, release, grade.
+"""The course sub-commands of ``inferlearn``: run, check, progress, workspace, doctor, release, grade.
 
 Each handler takes the parsed arguments and returns an exit code; heavy imports happen inside
 them so ``inferlearn --help`` stays fast.
@@ -55,25 +55,35 @@ def release_command(args: argparse.Namespace) -> int:
 
 
 def grade_command(args: argparse.Namespace) -> int:
-    """``inferlearn grade``: autograde submissions, feedback, grades.csv and a plot."""
-    from inferlearn.course.grading import (
-        format_rows,
-        grade_course,
-        plot_distribution,
-        write_grades_csv,
-    )
-    from inferlearn.course.scores import COULD_NOT_GRADE
+    """``inferlearn grade``: autograde submissions (sandboxed, in ``--jobs`` workers), feedback,
+    grades.csv, the grade plot and the per-test pass rates."""
+    import sys
+    import time
+
+    from inferlearn.course.grading import Options, grade_course
+    from inferlearn.course.reports import write_reports
+    from inferlearn.course.sandbox import SandboxUnavailable, require_sandbox
 
     course = _course(args)
-    rows = grade_course(course, args.students or None, args.timeout, args.cell_timeout)
-    csv_path = write_grades_csv(rows, course.course_dir / "grades.csv")
-    png_path = plot_distribution(rows, course.course_dir / "grades.png")
-    print(format_rows(rows))
-    bad = [r for r in rows if r.status == COULD_NOT_GRADE]
-    if bad:
-        print(f"\n{len(bad)} notebook(s) could not be graded: see the detail column and logs in "
-              f"{course.build / 'logs' / 'autograde'}")
-    print(f"grades: {csv_path}\nplot: {png_path}\nfeedback: {course.feedback_dir}")
+    if args.jobs < 1:
+        print(f"error: --jobs {args.jobs}: give 1 or more workers", file=sys.stderr)
+        return 2
+    try:
+        if not args.no_sandbox:
+            require_sandbox()
+        students = args.students or None
+        if args.zip:
+            from inferlearn.course.lms import DEFAULT_REGEXP, import_zip
+
+            students = import_zip(course, Path(args.zip), args.zip_regexp or DEFAULT_REGEXP, args.phase)
+            print(f"{args.zip}: submissions of {len(students)} student(s) filed under {course.submitted_dir}")
+        opts = Options(args.timeout, args.cell_timeout, args.jobs, not args.no_sandbox)
+        started = time.monotonic()
+        graded = grade_course(course, students, opts=opts)
+    except (SandboxUnavailable, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(write_reports(course, graded, opts, time.monotonic() - started))
     return 0
 
 
@@ -95,7 +105,26 @@ def check_command(args: argparse.Namespace) -> int:
           flush=True)
     rows = check_notebooks(course, [Path(p) for p in args.paths] or None, args.cell_timeout)
     print(format_check(rows))
+    from inferlearn.course.progress import record_check
+
+    record_check(course, rows)  # workspace/.inferlearn/checks.jsonl, read by `inferlearn progress`
     return 1 if any(r.status == COULD_NOT_GRADE for r in rows) else 0
+
+
+def progress_command(args: argparse.Namespace) -> int:
+    """``inferlearn progress``: points per phase and notebook from your checks, and a plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from inferlearn.course.progress import format_progress, plot_progress, progress_table
+
+    course = _course(args)
+    table = progress_table(course)
+    print(format_progress(table))
+    png = Path(args.plot) if args.plot else course.workspace / ".inferlearn" / "progress.png"
+    plot_progress(table, png)
+    print(f"plot: {png}")
+    return 0
 
 
 def doctor_command(args: argparse.Namespace) -> int:
@@ -135,6 +164,11 @@ def register(sub) -> None:
     add_root(check)
     check.set_defaults(func=check_command)
 
+    progress = sub.add_parser("progress", help="your points per phase and notebook, from your checks")
+    progress.add_argument("--plot", help="where to save the plot (default workspace/.inferlearn/progress.png)")
+    add_root(progress)
+    progress.set_defaults(func=progress_command)
+
     workspace = sub.add_parser("workspace", help="copy the course notebooks into workspace/ (never overwrites)")
     add_root(workspace)
     workspace.set_defaults(func=workspace_command)
@@ -153,7 +187,13 @@ def register(sub) -> None:
 
     grade = sub.add_parser("grade", help="instructors: autograde build/course/submitted, export grades")
     grade.add_argument("--student", dest="students", action="append", default=[],
-                       help="grade only this student (repeatable)")
+                       help="(re)grade only this student, leaving the others as they are (repeatable)")
+    grade.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="run submissions WITHOUT the bubblewrap sandbox (only code you trust)")
+    grade.add_argument("--zip", help="first file the submissions of this LMS export (nbgrader zip_collect naming)")
+    grade.add_argument("--zip-regexp", help="how to read the zip's file names (named groups student_id, file_id)")
+    grade.add_argument("--phase", help="the phase the --zip is for (default: found from the notebook names)")
     grade.add_argument("--timeout", type=float, default=900, help="seconds per notebook (default 900)")
     grade.add_argument("--cell-timeout", type=float, help="seconds per cell (default 60)")
     add_root(grade)

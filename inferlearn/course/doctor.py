@@ -2,7 +2,7 @@
 
 Checks: Python version, the packages the course needs, the Jupyter kernel, the chosen backend
 (it answers a request), the model files, llama.cpp (it generates on this CPU), chromadb (telemetry
-off, an explicit embedding function) and free disk space. Introduced in ``notebooks/00_start_here``.
+off, an explicit embedding function) free disk space and the grading sandbox. Introduced in ``notebooks/00_start_here``.
 """
 
 from __future__ import annotations
@@ -140,12 +140,16 @@ def check_llama() -> CheckResult:
         return CheckResult("llama.cpp", True, "not checked: INFERLEARN_BACKEND is not a backend")
     if name != "local":
         return CheckResult("llama.cpp", True, f"not needed: the backend is {name}")
+    from inferlearn.server.modelfiles import CHAT_MODEL_FILES
+
     try:
-        check_chat_model_runs(timeout=120.0)
+        for model in CHAT_MODEL_FILES:
+            check_chat_model_runs(timeout=120.0, model=model)
     except ModelFilesError as exc:
         detail, _, fix = str(exc).partition(" Fix: ")
         return CheckResult("llama.cpp", False, detail[:300], fix.rstrip(".") or "run `make setup`")
-    return CheckResult("llama.cpp", True, "generated two tokens with the chat model on this CPU")
+    return CheckResult("llama.cpp", True,
+                       f"generated two tokens with each chat model ({', '.join(CHAT_MODEL_FILES)})")
 
 
 def letter_embeddings(texts: list[str]) -> list[list[float]]:
@@ -197,10 +201,20 @@ def check_disk(path: Path | None = None) -> CheckResult:
                        "or point INFERLEARN_CACHE at a bigger disk")
 
 
+def check_sandbox() -> CheckResult:
+    """The autograding sandbox (bubblewrap) runs a kernel with no network and hidden files."""
+    from inferlearn.course.sandbox import probe
+
+    ok, detail = probe()
+    return CheckResult("sandbox", ok, detail, "" if ok else
+                       f"{detail.split('; ', 1)[-1]} (only instructors' `make grade` needs it: "
+                       "learners may skip it with --skip sandbox)")
+
+
 CHECKS: dict[str, Callable[[], CheckResult]] = {
     "python": check_python, "packages": check_packages, "kernel": check_kernel,
     "model files": check_model_files, "llama.cpp": check_llama, "chromadb": check_chromadb,
-    "disk": check_disk, "backend": check_backend,
+    "disk": check_disk, "backend": check_backend, "sandbox": check_sandbox,
 }
 
 

@@ -1,9 +1,11 @@
 """``inferlearn grade``: autograde every submission, return feedback, export grades.
 
 Submissions sit where nbgrader's ``collect`` puts them: ``build/course/submitted/<student>/
-<phase>/NN_slug.ipynb``. Each notebook is graded in its own nbgrader process with a time limit,
-so one bad submission (a dead kernel, an endless loop, a file that is not JSON) becomes one
-"could not grade" row and never costs anyone else their grade.
+<phase>/NN_slug.ipynb``. Each notebook is graded in its own nbgrader process with a time limit
+and its kernel in the bubblewrap sandbox (``sandbox.py``), so one bad or hostile submission (a
+dead kernel, an endless loop, a file that is not JSON, an attack on the grader) becomes one
+"could not grade" row or its own zero and never costs anyone else their grade. ``--jobs N``
+grades in N workers (``workers.py``).
 
 Outputs: ``build/course/autograded/``, ``build/course/feedback/``, ``build/course/grades.csv``
 and ``build/course/grades.png``.
@@ -12,13 +14,17 @@ and ``build/course/grades.png``.
 from __future__ import annotations
 
 import csv
+import os
+import tempfile
 from collections import defaultdict
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from inferlearn.course import nbg
 from inferlearn.course.layout import Course
+from inferlearn.course.sandbox import Limits, Spec
 from inferlearn.course.scores import (
     COULD_NOT_GRADE,
     GRADED,
@@ -27,6 +33,7 @@ from inferlearn.course.scores import (
     assignment_notebooks,
     read_score,
 )
+from inferlearn.course.workers import Unit, Workers, db_url
 
 CSV_FIELDS = ["student", "phase", "notebook", "score", "max_score", "status", "detail", "failed_tests"]
 
@@ -61,15 +68,29 @@ def ensure_in_gradebook(course: Course, phases: set[str], log=print) -> dict[str
     return known
 
 
+@dataclass(frozen=True)
+class Options:
+    """How ``inferlearn grade`` grades: time limits, workers, sandbox."""
+
+    timeout: float = nbg.DEFAULT_STEP_TIMEOUT_S
+    cell_timeout: float | None = None
+    jobs: int = 1
+    sandbox: bool = True
+    limits: Limits = Limits()
+    run_dir: str = ""  # set by grade_course: kernels' run folders, removed after the run
+
+
 def grade_one(
-    course: Course, phase: str, student: str, notebook: str, timeout: float, cell_timeout: float | None
+    course: Course, phase: str, student: str, notebook: str, opts: Options, slot: int, db: Path,
 ) -> NotebookScore:
-    """Autograde one notebook in isolation and read its score (or why it could not be graded)."""
-    result = nbg.autograde_notebook(course, phase, student, notebook, timeout, cell_timeout)
+    """Autograde one notebook in isolation (worker ``slot``, gradebook ``db``) and read its score."""
+    spec = Spec(limits=opts.limits, run_dir=opts.run_dir).to_env() if opts.sandbox else None
+    result = nbg.autograde_notebook(course, phase, student, notebook, opts.timeout, opts.cell_timeout,
+                                    db_url(db), spec)
     if not result.ok:
         return NotebookScore(student, phase, notebook, None, None, COULD_NOT_GRADE,
-                             f"{result.reason(timeout)} (log: {result.log.relative_to(course.root)})")
-    return read_score(course, phase, student, notebook)
+                             f"{result.reason(opts.timeout)} (log: {result.log.relative_to(course.root)})")
+    return read_score(course, phase, student, notebook, db_url(db))
 
 
 def unknown_phase_rows(student: str, phase: str, names: list[str]) -> list[NotebookScore]:
@@ -79,24 +100,23 @@ def unknown_phase_rows(student: str, phase: str, names: list[str]) -> list[Noteb
 
 
 def grade_submission(
-    course: Course, student: str, phase: str, names: list[str], expected: list[str],
-    timeout: float, cell_timeout: float | None, bar,
+    course: Course, unit: Unit, expected: list[str], opts: Options, slot: int, db: Path, bar,
 ) -> list[NotebookScore]:
     """Grade one student's notebooks of one phase, then write their feedback."""
+    student, phase, names = unit.student, unit.phase, list(unit.names)
     rows = []
     for name in names:
         if name not in expected:
             rows.append(NotebookScore(student, phase, name, None, None, COULD_NOT_GRADE,
                                       f"not a notebook of {phase} (expected one of: {', '.join(expected)})"))
         else:
-            rows.append(grade_one(course, phase, student, name, timeout, cell_timeout))
+            rows.append(grade_one(course, phase, student, name, opts, slot, db))
         bar.update(1)
     for name in expected:
         if name not in names:
-            max_score = next((r.max_score for r in rows if r.notebook == name), None)
-            rows.append(NotebookScore(student, phase, name, 0.0, max_score, NOT_SUBMITTED))
+            rows.append(NotebookScore(student, phase, name, 0.0, None, NOT_SUBMITTED))
     if any(r.status != COULD_NOT_GRADE and r.notebook in names for r in rows):
-        feedback = nbg.generate_feedback(course, phase, student)
+        feedback = nbg.generate_feedback(course, phase, student, db_url=db_url(db))
         if not feedback.ok:
             for row in rows:
                 row.detail = (row.detail + "; " if row.detail else "") + "feedback failed: " + feedback.reason()
@@ -118,28 +138,49 @@ def fill_max_scores(course: Course, rows: list[NotebookScore]) -> None:
 
 def grade_course(
     course: Course, students: list[str] | None = None, timeout: float = nbg.DEFAULT_STEP_TIMEOUT_S,
-    cell_timeout: float | None = None, log=print,
+    cell_timeout: float | None = None, log=print, opts: Options | None = None,
 ) -> list[NotebookScore]:
-    """Autograde every submission notebook by notebook; feedback per student and phase."""
+    """Autograde every submission (or only ``students``' ones) in ``opts.jobs`` workers, each
+    kernel sandboxed unless ``opts.sandbox`` is False; feedback per student and phase. Without
+    ``opts`` (the old signature, used for trusted notebooks such as the course's own tests) it
+    grades sequentially and unsandboxed; ``inferlearn grade`` always passes ``opts``."""
+    opts = opts or Options(timeout=timeout, cell_timeout=cell_timeout, sandbox=False)
     submissions = find_submissions(course, students)
     if not submissions:
+        who = f" for {', '.join(students)}" if students else ""
         raise FileNotFoundError(
-            f"no submissions in {course.submitted_dir}; put each as "
+            f"no submissions{who} in {course.submitted_dir}; put each as "
             "submitted/<student>/<phase>/NN_slug.ipynb (nbgrader collect or zip_collect do this)"
         )
     expected = ensure_in_gradebook(course, {phase for _, phase in submissions}, log)
     rows: list[NotebookScore] = []
-    total = sum(len(names) for names in submissions.values())
-    with tqdm(total=total, desc="grading", unit="notebook") as bar:
-        for (student, phase), names in submissions.items():
-            if not expected.get(phase):
-                rows.extend(unknown_phase_rows(student, phase, names))
-                bar.update(len(names))
-                continue
-            rows.extend(grade_submission(course, student, phase, names, expected[phase],
-                                         timeout, cell_timeout, bar))
+    units = []
+    for (student, phase), names in submissions.items():
+        if expected.get(phase):
+            units.append(Unit(student, phase, tuple(names)))
+        else:
+            rows.extend(unknown_phase_rows(student, phase, names))
+    total = sum(len(unit.names) for unit in units)
+    with tempfile.TemporaryDirectory(prefix="ilsb-run-", ignore_cleanup_errors=True) as run_dir:  # leftovers too
+        os.chmod(run_dir, 0o755)
+        graded = grade_units(course, units, expected, replace(opts, run_dir=run_dir), total)
+    for unit in units:  # submission order, whatever order the workers finished in
+        rows.extend(graded[unit])
     fill_max_scores(course, rows)
     return rows
+
+
+def grade_units(
+    course: Course, units: list[Unit], expected: dict[str, list[str]], opts: Options, total: int,
+) -> dict[Unit, list[NotebookScore]]:
+    """Grade the units in ``opts.jobs`` workers, with a progress bar (ETA included)."""
+    with tqdm(total=total, desc=f"grading ({opts.jobs} worker{'s' * (opts.jobs > 1)})", unit="notebook") as bar:
+        def grade_unit(unit: Unit, slot: int, db: Path) -> list[NotebookScore]:
+            return grade_submission(course, unit, expected[unit.phase], opts, slot, db, bar)
+
+        done: dict[Unit, list[NotebookScore]] = {}
+        Workers(course, max(1, opts.jobs), grade_unit).run(units, lambda unit, got: done.__setitem__(unit, got))
+    return done
 
 
 def write_grades_csv(rows: list[NotebookScore], path: Path) -> Path:

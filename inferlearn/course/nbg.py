@@ -77,6 +77,7 @@ def nbgrader_env() -> dict[str, str]:
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    env.pop("INFERLEARN_SANDBOX", None)  # only the grader sets it, per step
     return env
 
 
@@ -96,7 +97,8 @@ def kill_tree(pid: int) -> None:
 
 
 def run_nbgrader(
-    course: Course, args: list[str], log: Path, timeout: float | None = DEFAULT_STEP_TIMEOUT_S
+    course: Course, args: list[str], log: Path, timeout: float | None = DEFAULT_STEP_TIMEOUT_S,
+    env: dict[str, str] | None = None,
 ) -> StepResult:
     """Run ``nbgrader ARGS`` in the course root, output to ``log``, killed after ``timeout`` s."""
     course.course_dir.mkdir(parents=True, exist_ok=True)
@@ -104,7 +106,7 @@ def run_nbgrader(
     started = time.monotonic()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "nbgrader", *args], cwd=course.root, env=nbgrader_env(),
+            [sys.executable, "-m", "nbgrader", *args], cwd=course.root, env={**nbgrader_env(), **(env or {})},
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
@@ -159,16 +161,26 @@ def generate_assignment(course: Course, phase: str, timeout: float | None = 600)
 def autograde_notebook(
     course: Course, phase: str, student: str, notebook: str,
     timeout: float | None = DEFAULT_STEP_TIMEOUT_S, cell_timeout: float | None = None,
+    db_url: str | None = None, sandbox_env: str | None = None,
 ) -> StepResult:
-    """Autograde one submitted notebook in its own nbgrader process."""
+    """Autograde one submitted notebook in its own nbgrader process; with ``sandbox_env`` (a
+    :class:`~inferlearn.course.sandbox.Spec` as JSON) its kernel runs in the sandbox, with
+    ``db_url`` it writes that gradebook (a worker's) instead of the course's."""
     args = ["autograde", phase, f"--student={student}", f"--notebook={notebook}", "--force"]
     if cell_timeout is not None:
         args.append(f"--Execute.timeout={int(cell_timeout)}")
+    if db_url:
+        args.append(f"--CourseDirectory.db_url={db_url}")
     log = course.build / "logs" / "autograde" / student / phase / f"{notebook}.log"
-    return run_nbgrader(course, args, log, timeout)
+    return run_nbgrader(course, args, log, timeout, {"INFERLEARN_SANDBOX": sandbox_env} if sandbox_env else None)
 
 
-def generate_feedback(course: Course, phase: str, student: str, timeout: float | None = 300) -> StepResult:
+def generate_feedback(
+    course: Course, phase: str, student: str, timeout: float | None = 300, db_url: str | None = None,
+) -> StepResult:
     """Feedback HTML for one student's autograded notebooks of one phase."""
     log = course.build / "logs" / "feedback" / student / f"{phase}.log"
-    return run_nbgrader(course, ["generate_feedback", phase, f"--student={student}", "--force"], log, timeout)
+    args = ["generate_feedback", phase, f"--student={student}", "--force"]
+    if db_url:
+        args.append(f"--CourseDirectory.db_url={db_url}")
+    return run_nbgrader(course, args, log, timeout)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -28,7 +29,9 @@ from typing import Any
 import nbformat
 from tqdm.auto import tqdm
 
+from inferlearn.config import setting
 from inferlearn.course.layout import Course
+from inferlearn.llm.models import LOCAL_FAST_MODEL
 
 PARAM_NAME = re.compile(r"^([A-Za-z_]\w*)\s*(?::[^=]*)?=", re.MULTILINE)
 
@@ -160,7 +163,16 @@ def run_all(
     course: Course, notebooks: list[Path], overrides: dict[str, Any] | None = None,
     jobs: int = 1, timeout: float | None = 600, full: bool = False,
 ) -> list[RunResult]:
-    """Run notebooks (``jobs`` at a time, each in its own process when > 1) with a progress bar."""
+    """Run notebooks (``jobs`` at a time, each in its own process when > 1) with a progress bar.
+
+    CI-sized runs (not ``full``) use the fast local model unless ``INFERLEARN_MODEL`` says otherwise.
+    """
+    if not full and not setting("INFERLEARN_MODEL"):
+        os.environ["INFERLEARN_MODEL"] = LOCAL_FAST_MODEL  # the kernels and workers inherit it
+        try:
+            return run_all(course, notebooks, overrides, jobs, timeout, full)
+        finally:
+            os.environ.pop("INFERLEARN_MODEL", None)
     tasks = [(str(nb), str(executed_path(course, nb)), overrides or {}, full, timeout) for nb in notebooks]
     results: list[RunResult] = []
     with tqdm(total=len(tasks), desc="notebooks", unit="nb") as bar:

@@ -79,11 +79,14 @@ def grade_cells(path: Path) -> dict[str, nbformat.NotebookNode]:
     return found
 
 
-def read_score(course: Course, phase: str, student: str, notebook: str) -> NotebookScore:
-    """The gradebook's score for one submitted notebook, with the hints of failing tests."""
+def read_score(
+    course: Course, phase: str, student: str, notebook: str, db_url: str | None = None
+) -> NotebookScore:
+    """The gradebook's (or ``db_url``'s) score for one submitted notebook, with the hints of
+    failing tests."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook(course.db_url) as gb:
+    with Gradebook(db_url or course.db_url) as gb:
         try:
             sub = gb.find_submission_notebook(notebook, phase, student)
         except MissingEntry:

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from inferlearn.evals import run_commands
+
 
 def _retrieval(args: argparse.Namespace) -> int:
     from inferlearn.evals.retrieval import evaluate_retrieval, format_table, load_dataset
@@ -41,11 +43,13 @@ def _retrieval(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub) -> None:
-    """Add ``eval retrieval`` to the ``inferlearn`` command."""
+def register(sub):
+    """Add ``eval`` (retrieval, rag, compare, history) to the ``inferlearn`` command; return its
+    sub-parsers so that higher layers can add their own kinds."""
     from inferlearn.rag.pipelines import PIPELINES
 
-    evals = sub.add_parser("eval", help="evaluate retrieval pipelines")
+    evals = sub.add_parser("eval", help="evaluate retrieval and RAG pipelines, record and compare "
+                           "runs; PII redaction and injection detection")
     kinds = evals.add_subparsers(dest="eval_command", metavar="KIND", required=True)
     retrieval = kinds.add_parser("retrieval", help="nDCG@10, recall@k, MRR@10, P@k and latency of a "
                                  "named pipeline on a BEIR folder or the golden set")
@@ -65,3 +69,5 @@ def register(sub) -> None:
                            "whole pages, or sections judged per section")
     retrieval.add_argument("--json", help="write the report (with per-query scores) to this file")
     retrieval.set_defaults(func=_retrieval)
+    run_commands.register(kinds)  # eval rag, eval compare, eval history
+    return kinds  # cli.py adds eval pii and eval injection (inferlearn.prod sits above evals)

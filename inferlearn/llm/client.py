@@ -8,15 +8,20 @@ openai        ``INFERLEARN_BACKEND=openai`` + ``OPENAI_API_KEY``   api.openai.co
 compatible    ``INFERLEARN_BACKEND=compatible`` + ``OPENAI_BASE_URL``  Ollama, vLLM, LM Studio, a gateway
 ============  ==================================================  =====================================
 
-``INFERLEARN_MODEL`` overrides the default chat model on any backend.
+``INFERLEARN_MODEL`` overrides the default chat model on any backend. On ``local`` the default is
+the course model (Qwen2.5-Coder-1.5B); CI-sized runs, grading (``NBGRADER_EXECUTION``) and the
+test suite use the fast model (SmolLM2-135M).
 """
 
 from __future__ import annotations
 
+import os
+
 import openai
 
 from inferlearn.config import backend, setting
-from inferlearn.llm.models import LOCAL_CHAT_MODEL, LOCAL_EMBEDDING_MODEL
+from inferlearn.llm.models import LOCAL_COURSE_MODEL, LOCAL_EMBEDDING_MODEL, LOCAL_FAST_MODEL
+from inferlearn.llm.spend import with_spend_cap
 from inferlearn.server.daemon import ensure_server
 
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
@@ -33,6 +38,7 @@ def local_base_url() -> str:
 def get_client(backend_name: str | None = None, **kwargs) -> openai.OpenAI:
     """An ``openai.OpenAI`` client for the configured backend (extra kwargs go to the client)."""
     name = backend_name or backend()
+    kwargs = with_spend_cap(name, kwargs)  # INFERLEARN_MAX_SPEND_USD: refuse calls past the cap
     if name == "local":
         key = setting("INFERLEARN_SERVER_API_KEY", LOCAL_KEY)
         return openai.OpenAI(base_url=local_base_url(), api_key=key, **kwargs)
@@ -52,13 +58,16 @@ def get_client(backend_name: str | None = None, **kwargs) -> openai.OpenAI:
 
 
 def default_model(backend_name: str | None = None) -> str:
-    """The chat model to use: ``INFERLEARN_MODEL`` if set, else the backend's default."""
+    """The chat model to use: ``INFERLEARN_MODEL`` if set, else the backend's default.
+
+    On ``local``: the course model, or the fast model while nbgrader grades (``NBGRADER_EXECUTION``).
+    """
     name = backend_name or backend()
     chosen = setting("INFERLEARN_MODEL")
     if chosen:
         return chosen
     if name == "local":
-        return LOCAL_CHAT_MODEL
+        return LOCAL_FAST_MODEL if os.environ.get("NBGRADER_EXECUTION") else LOCAL_COURSE_MODEL
     if name == "openai":
         return OPENAI_DEFAULT_MODEL
     raise RuntimeError("INFERLEARN_BACKEND=compatible needs INFERLEARN_MODEL, the model name your "

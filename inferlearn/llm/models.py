@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 PRICES_AS_OF = "2025-08-15"
 
-LOCAL_CHAT_MODEL = "smollm2-135m-instruct"
+# Two local chat models: the course model, what a learner's lessons use by default, strong enough
+# to show a technique working; and the fast model, what the test suite and CI-sized runs use.
+LOCAL_COURSE_MODEL = "qwen2.5-coder-1.5b-instruct"
+LOCAL_FAST_MODEL = "smollm2-135m-instruct"
 LOCAL_EMBEDDING_MODEL = "minilm-l6-int8"
 LOCAL_FAST_EMBEDDING_MODEL = "wordllama-256"
 
@@ -31,12 +34,16 @@ class ModelInfo:
     notional: bool = False  # True: a made-up price for a model that runs locally for free
     dimensions: int | None = None  # embedding size
     encoding: str | None = None  # tokenizer: "local" or a tiktoken encoding name
+    template: str | None = None  # local chat models: the prompt format (server.chat_format)
 
 
 MODELS: dict[str, ModelInfo] = {
     m.id: m
     for m in (
-        ModelInfo(LOCAL_CHAT_MODEL, "local", "chat", 8192, 0.02, 0.04, True, encoding="local"),
+        ModelInfo(LOCAL_COURSE_MODEL, "local", "chat", 8192, 0.10, 0.20, True, encoding="local",
+                  template="qwen2.5"),
+        ModelInfo(LOCAL_FAST_MODEL, "local", "chat", 8192, 0.02, 0.04, True, encoding="local",
+                  template="smollm2"),
         ModelInfo(LOCAL_EMBEDDING_MODEL, "local", "embedding", 256, 0.005, 0.0, True, 384, "local"),
         ModelInfo(LOCAL_FAST_EMBEDDING_MODEL, "local", "embedding", 100_000, 0.001, 0.0, True, 256,
                   "local"),

@@ -7,7 +7,7 @@ Graded exercises pass it instead of a real client, so grading never depends on a
     assert len(client.calls) == 2
 
 A script item is one reply: a string (the assistant's text, valid JSON or not), a
-``tool_call(name, arguments)``, an exception instance to raise (``rate_limit_error()``,
+``tool_call(name, arguments)``, a list of them (parallel tool calls in one reply), an exception instance to raise (``rate_limit_error()``,
 ``timeout_error()``, ``server_error()``), a ready ``ChatCompletion``, or a callable
 ``(call_kwargs) -> item``. Usage is counted as whitespace-separated words, a stand-in for tokens.
 """
@@ -61,6 +61,12 @@ def server_error(status: int = 503) -> openai.APIStatusError:
 def timeout_error() -> openai.APITimeoutError:
     """The SDK's timeout exception."""
     return openai.APITimeoutError(request=_REQUEST)
+
+
+def _tool_call_dict(reply: ToolCallReply) -> dict:
+    args = reply.arguments if isinstance(reply.arguments, str) else json.dumps(reply.arguments)
+    return {"id": "call_" + uuid.uuid4().hex[:12], "type": "function",
+            "function": {"name": reply.name, "arguments": args}}
 
 
 def _words(messages: list[dict]) -> int:
@@ -121,19 +127,21 @@ class ScriptedClient:
             return item
         return self._completion(item, kwargs)
 
-    def _completion(self, item: str | ToolCallReply, kwargs: dict) -> ChatCompletion:
+    def _completion(self, item: str | ToolCallReply | list, kwargs: dict) -> ChatCompletion:
         message: dict[str, Any] = {"role": "assistant", "content": None}
         finish = "stop"
         if isinstance(item, ToolCallReply):
-            args = item.arguments if isinstance(item.arguments, str) else json.dumps(item.arguments)
-            message["tool_calls"] = [{"id": "call_" + uuid.uuid4().hex[:12], "type": "function",
-                                      "function": {"name": item.name, "arguments": args}}]
-            finish, words = "tool_calls", len(args.split())
+            item = [item]
+        if isinstance(item, (list, tuple)) and item and all(isinstance(i, ToolCallReply) for i in item):
+            calls = [_tool_call_dict(i) for i in item]
+            message["tool_calls"] = calls
+            finish = "tool_calls"
+            words = sum(len(c["function"]["arguments"].split()) for c in calls)
         elif isinstance(item, str):
             message["content"], words = item, len(item.split())
         else:
             raise TypeError(f"cannot script a reply of type {type(item).__name__}: use a string, "
-                            "tool_call(...), an exception or a ChatCompletion")
+                            "tool_call(...), a list of tool_call(...), an exception or a ChatCompletion")
         prompt = _words(kwargs.get("messages", []))
         return ChatCompletion.model_validate({
             "id": "chatcmpl-scripted-" + uuid.uuid4().hex[:8], "object": "chat.completion",

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from inferlearn.llm.models import LOCAL_CHAT_MODEL, get_model_info
+from inferlearn.llm.models import LOCAL_FAST_MODEL, get_model_info
 from inferlearn.server.chat_format import render_prompt
 
 _TIKTOKEN_URLS = {
@@ -26,22 +26,22 @@ _TIKTOKEN_URLS = {
 }
 
 
-@lru_cache(maxsize=1)
-def local_vocab():
-    """The local chat model's tokenizer (a vocabulary-only llama.cpp model: no weights loaded)."""
+@lru_cache(maxsize=2)
+def local_vocab(model: str = LOCAL_FAST_MODEL):
+    """A local chat model's tokenizer (a vocabulary-only llama.cpp model: no weights loaded)."""
     from llama_cpp import Llama
     from llama_cpp._utils import suppress_stdout_stderr
 
-    from inferlearn.server.modelfiles import MODEL_FILES, model_path
+    from inferlearn.server.modelfiles import chat_model_path
 
-    path = model_path(MODEL_FILES[0].name)
+    path = chat_model_path(model)
     with suppress_stdout_stderr(disable=False):  # llama.cpp logs a context warning we do not need
         return Llama(str(path), vocab_only=True, verbose=False)
 
 
-def local_tokenize(text: str, special: bool = False) -> list[int]:
-    """Token ids of ``text`` for the local model (``special=True`` parses ``<|im_start|>`` etc.)."""
-    return local_vocab().tokenize(text.encode("utf-8"), add_bos=False, special=special)
+def local_tokenize(text: str, special: bool = False, model: str = LOCAL_FAST_MODEL) -> list[int]:
+    """Token ids of ``text`` for a local model (``special=True`` parses ``<|im_start|>`` etc.)."""
+    return local_vocab(model).tokenize(text.encode("utf-8"), add_bos=False, special=special)
 
 
 def tiktoken_cached(name: str) -> bool:
@@ -78,15 +78,20 @@ def _openai_messages_tokens(messages: list[dict], encoding) -> int:
     return total
 
 
-def count_tokens(text_or_messages: str | list[dict[str, Any]], model: str = LOCAL_CHAT_MODEL) -> int:
+def count_tokens(text_or_messages: str | list[dict[str, Any]], model: str | None = None) -> int:
     """Tokens in a string or a chat message list, as ``model`` counts them.
 
     Args:
         text_or_messages: plain text, or OpenAI-style ``[{"role", "content"}, ...]``.
-        model: a catalogue model id (see ``inferlearn.llm.models.MODELS``).
+        model: a catalogue model id (see ``inferlearn.llm.models.MODELS``); default: the
+            backend's default model (``inferlearn.llm.default_model()``).
     Returns:
         The token count; for a message list, what the model bills as prompt tokens.
     """
+    if model is None:
+        from inferlearn.llm.client import default_model
+
+        model = default_model()
     info = get_model_info(model)
     if not isinstance(text_or_messages, (str, list)):
         raise TypeError(
@@ -94,8 +99,9 @@ def count_tokens(text_or_messages: str | list[dict[str, Any]], model: str = LOCA
         )
     if info.encoding == "local":
         if isinstance(text_or_messages, str):
-            return len(local_tokenize(text_or_messages))
-        return len(local_tokenize(render_prompt(text_or_messages), special=True))
+            return len(local_tokenize(text_or_messages, model=model))
+        prompt = render_prompt(text_or_messages, template=info.template or "smollm2")
+        return len(local_tokenize(prompt, special=True, model=model))
     encoding = openai_encoding(info.encoding or "o200k_base")
     if isinstance(text_or_messages, str):
         return len(encoding.encode(text_or_messages))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import math
 import os
 import threading
@@ -19,18 +20,39 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from inferlearn.llm.models import LOCAL_CHAT_MODEL, MODELS, usage_cost
+from inferlearn.llm.models import MODELS, usage_cost
 from inferlearn.server.chaos import ChaosConfig, ChaosDecision, ChaosMonkey, parse_chaos
 from inferlearn.server.chat import StreamJob, complete, plan_chat
 from inferlearn.server.embeddings import get_embedder
 from inferlearn.server.engine import LocalEngine
-from inferlearn.server.protocol import APIError, ChatRequest, EmbeddingRequest, parse_request
+from inferlearn.server.modelfiles import ModelFilesError, chat_model_path
+from inferlearn.server.openapi import (
+    ChatCompletion,
+    EmbeddingList,
+    Health,
+    ModelCard,
+    ModelList,
+    errors,
+    install_openapi,
+    json_body,
+)
+from inferlearn.server.protocol import (
+    APIError,
+    ChatRequest,
+    EmbeddingRequest,
+    check_body,
+    parse_request,
+)
 from inferlearn.server.usage import UsageLog, UsageRecord
 
 CHAOS_HEADER = "x-inferlearn-chaos"
+DROPPED_HEADER = "x-inferlearn-grammar-dropped"
+CLIENT_GONE = 499  # logged status of a request whose client disconnected first
+log = logging.getLogger("inferlearn.server")
 MAX_EMBEDDING_INPUTS = 2048
 
 
@@ -38,7 +60,7 @@ MAX_EMBEDDING_INPUTS = 2048
 class ServerSettings:
     """How one server runs."""
 
-    model_path: str
+    model_path: str | None = None  # one GGUF served for every local chat model id (tests, --model)
     n_ctx: int = 8192
     n_threads: int | None = None
     api_key: str | None = None
@@ -53,13 +75,35 @@ class ServerState:
 
     def __init__(self, settings: ServerSettings, engine: LocalEngine | None = None) -> None:
         self.settings = settings
-        self.engine = engine or LocalEngine(settings.model_path, settings.n_ctx, settings.n_threads)
+        self._fixed = engine  # given: it answers for every model id
+        self._engines: dict[str, LocalEngine] = {}
+        self._generate = threading.Lock()  # one generation at a time, whichever model
+        self._loading = threading.Lock()
         self.usage = UsageLog(settings.usage_path)
         self.chaos = ChaosMonkey()
         self.started = time.time()
         self.last_active = time.time()
         self._inflight = 0
         self._gate = threading.Lock()
+
+    def engine_for(self, model: str) -> LocalEngine:
+        """The engine of a local chat model id, loaded on first use and kept resident."""
+        if self._fixed is not None:
+            return self._fixed
+        with self._loading:
+            if model not in self._engines:
+                try:
+                    path = self.settings.model_path or str(chat_model_path(model))
+                except ModelFilesError as exc:
+                    raise APIError(503, str(exc), param="model", code="model_not_installed") from None
+                self._engines[model] = LocalEngine(
+                    path, self.settings.n_ctx, self.settings.n_threads,
+                    template=MODELS[model].template or "smollm2", lock=self._generate)
+            return self._engines[model]
+
+    def loaded_models(self) -> list[str]:
+        """Chat model ids loaded so far (empty when one engine was given for every id)."""
+        return sorted(self._engines)
 
     def enter(self) -> None:
         """Admit a request or answer 503 when the queue is full."""
@@ -87,10 +131,45 @@ async def _read_json(request: Request, limit: int):
         raise APIError(413, f"request body is {len(body)} bytes; the limit is {limit}",
                        code="request_too_large")
     try:
-        return json.loads(body)
+        parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise APIError(400, f"We could not parse the JSON body of your request ({exc}). "
                             "Send a valid JSON object.", code="invalid_json") from None
+    except RecursionError:
+        raise APIError(400, "the JSON body nests too deeply to parse; flatten it",
+                       code="invalid_json") from None
+    check_body(parsed)
+    return parsed
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was ready."""
+
+
+async def _unless_disconnected(request: Request, work, cancel: threading.Event | None = None):
+    """Await ``work``; if the client disconnects first, stop it (and set ``cancel``)."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.25)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                if cancel is not None:
+                    cancel.set()
+                raise ClientGone()
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+def _dropped_header(dropped: list[str]) -> dict[str, str]:
+    """Tell the client (ASCII header) and the server log what the grammar leaves unenforced."""
+    if not dropped:
+        return {}
+    text = "; ".join(dropped)
+    log.warning("grammar does not enforce: %s", text)
+    return {DROPPED_HEADER: json.dumps(text)[1:-1][:2000]}
 
 
 def _chaos_for(request: Request, state: ServerState) -> tuple[ChaosConfig, str]:
@@ -169,11 +248,64 @@ def _embed(req: EmbeddingRequest) -> tuple[dict, int]:
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}, tokens
 
 
+class _Guard:
+    """Pure ASGI middleware (Starlette's BaseHTTPMiddleware hides client disconnects): request
+    id, body-size limit, API key, and an OpenAI-shaped 500 for anything unexpected, answered
+    here so the keep-alive connection stays open."""
+
+    def __init__(self, app, state: ServerState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = "req_" + uuid.uuid4().hex[:20]
+        scope.setdefault("state", {}).update(rid=rid, start=time.perf_counter())
+        started = False
+
+        async def send_with_id(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
+                message = {**message, "headers": [*headers, (b"x-request-id", rid.encode())]}
+            await send(message)
+
+        request = Request(scope)
+        try:
+            self._admit(request)
+            await self.app(scope, receive, send_with_id)
+        except APIError as exc:
+            if not started:
+                await _error_response(exc, rid)(scope, receive, send)
+        except Exception as exc:
+            log.exception("unexpected error")
+            if not started:
+                error = APIError(500, f"internal error in the local server: {exc!r}; see the "
+                                 "server log", code="internal_error")
+                await _error_response(error, rid)(scope, receive, send)
+
+    def _admit(self, request: Request) -> None:
+        limit = self.state.settings.max_body_bytes
+        try:
+            length = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            raise APIError(413, f"request body is {length} bytes; the limit is {limit}",
+                           code="request_too_large")
+        if request.url.path.startswith("/v1/"):
+            _check_auth(request, self.state)
+
+
 def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> FastAPI:
-    """The FastAPI application (loads the model now unless ``engine`` is given)."""
+    """The FastAPI application. Chat models load on their first request (``engine``, when
+    given, answers for every model id)."""
     state = ServerState(settings, engine)
     app = FastAPI(title="inferlearn local model server", docs_url=None, redoc_url=None)
     app.state.inferlearn = state
+    install_openapi(app)
 
     def record(rid: str, endpoint: str, model: str | None, start: float, status: int,
                prompt: int = 0, completion: int = 0, chaos: str = "") -> None:
@@ -181,30 +313,23 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
         state.usage.record(UsageRecord(rid, endpoint, model, prompt, completion,
                                        (time.perf_counter() - start) * 1000, status, cost, chaos))
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        rid = "req_" + uuid.uuid4().hex[:20]
-        request.state.rid, request.state.start = rid, time.perf_counter()
-        try:
-            length = int(request.headers.get("content-length") or 0)
-        except ValueError:
-            length = 0
-        if length > settings.max_body_bytes:
-            return _error_response(APIError(413, f"request body is {length} bytes; the limit is "
-                                            f"{settings.max_body_bytes}", code="request_too_large"), rid)
-        try:
-            if request.url.path.startswith("/v1/"):
-                _check_auth(request, state)
-            response = await call_next(request)
-        except APIError as exc:
-            return _error_response(exc, rid)
-        response.headers["x-request-id"] = rid
-        return response
+    app.add_middleware(_Guard, state=state)
 
     @app.exception_handler(APIError)
     async def api_error(request: Request, exc: APIError):
         rid = getattr(request.state, "rid", "req_unknown")
         return _error_response(exc, rid)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        rid = getattr(request.state, "rid", "req_unknown")
+        message = {404: f"Unknown request URL: {request.method} {request.url.path}. See the "
+                        "server's /openapi.json for its routes.",
+                   405: f"Method {request.method} is not allowed on {request.url.path}."
+                   }.get(exc.status_code, str(exc.detail))
+        code = {404: "unknown_url", 405: "method_not_allowed"}.get(exc.status_code)
+        return _error_response(APIError(exc.status_code, message, code=code,
+                                        headers=dict(exc.headers or {})), rid)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
@@ -212,26 +337,27 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
         return _error_response(APIError(500, f"internal error in the local server: {exc!r}; "
                                         "see the server log", code="internal_error"), rid)
 
-    @app.get("/health")
+    @app.get("/health", response_model=None, responses={200: {"model": Health}})
     async def health():
-        return {"status": "ok", "model": LOCAL_CHAT_MODEL, "pid": os.getpid(),
+        return {"status": "ok", "loaded_models": state.loaded_models(), "pid": os.getpid(),
                 "uptime_s": round(time.time() - state.started, 1),
                 "idle_s": round(time.time() - state.last_active, 1)}
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", response_model=None, responses={200: {"model": ModelList}, **errors(401)})
     async def list_models():
         local = [m for m in MODELS.values() if m.provider == "local"]
         return {"object": "list", "data": [{"id": m.id, "object": "model", "created": 1735689600,
                                             "owned_by": "inferlearn"} for m in local]}
 
-    @app.get("/v1/models/{model_id}")
+    @app.get("/v1/models/{model_id}", response_model=None,
+             responses={200: {"model": ModelCard}, **errors(401, 404)})
     async def get_model(model_id: str):
         if model_id not in MODELS or MODELS[model_id].provider != "local":
             raise APIError(404, f"The model '{model_id}' does not exist.", param="model",
                            code="model_not_found")
         return {"id": model_id, "object": "model", "created": 1735689600, "owned_by": "inferlearn"}
 
-    @app.post("/v1/chaos/reset")
+    @app.post("/v1/chaos/reset", responses=errors(401))
     async def chaos_reset():
         state.chaos.reset()
         return {"status": "reset"}
@@ -249,11 +375,17 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
             model = body.get("model") if isinstance(body, dict) else None
             config, chaos_text = _chaos_for(request, state)
             decision = state.chaos.decide(config)
-            await _apply_chaos(decision)
-            response, tokens = await handler(body, decision)
+            cancel = threading.Event()
+            await _unless_disconnected(request, _apply_chaos(decision), cancel)
+            response, tokens = await _unless_disconnected(request, handler(body, decision, cancel),
+                                                          cancel)
             if tokens is not None:
                 record(rid, endpoint, model, start, 200, *tokens, chaos=chaos_text)
             return response
+        except ClientGone:
+            record(rid, endpoint, model if isinstance(model, str) else None, start, CLIENT_GONE,
+                   chaos=chaos_text)
+            return Response(status_code=CLIENT_GONE)
         except APIError as exc:
             record(rid, endpoint, model if isinstance(model, str) else None, start, exc.status,
                    chaos=chaos_text)
@@ -261,22 +393,25 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
         finally:
             state.leave()
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", openapi_extra=json_body(ChatRequest), response_model=None,
+              responses={200: {"model": ChatCompletion}, **errors(400, 401, 404, 413, 429, 500, 503)})
     async def chat_completions(request: Request):
-        async def handle(body, decision):
+        async def handle(body, decision, cancel: threading.Event):
             req = parse_request(ChatRequest, body)
             _check_model(req.model, "chat")
-            plan = await run_in_threadpool(plan_chat, req, state.engine)
-            plan.malformed = decision.malformed
+            engine = await run_in_threadpool(state.engine_for, req.model)
+            plan = await run_in_threadpool(plan_chat, req, engine)
+            plan.malformed, plan.cancelled = decision.malformed, cancel
             if req.stream:
-                return _stream(request, plan, decision), None
-            result = await run_in_threadpool(complete, plan, state.engine)
+                return _stream(request, plan, decision, engine), None
+            result = await run_in_threadpool(complete, plan, engine)
             usage = result["usage"]
-            return JSONResponse(result), (usage["prompt_tokens"], usage["completion_tokens"])
+            return JSONResponse(result, headers=_dropped_header(plan.dropped)), \
+                (usage["prompt_tokens"], usage["completion_tokens"])
         return await run_with_gate(request, "chat.completions", handle)
 
-    def _stream(request: Request, plan, decision: ChaosDecision) -> StreamingResponse:
-        job = StreamJob(plan, state.engine)
+    def _stream(request: Request, plan, decision: ChaosDecision, engine: LocalEngine) -> StreamingResponse:
+        job = StreamJob(plan, engine)
         rid, start = request.state.rid, request.state.start
 
         async def events():
@@ -301,11 +436,13 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
                     record(rid, "chat.completions", plan.request.model, start, status,
                            len(plan.prompt_tokens), job.outcome.completion_tokens)
         return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"x-request-id": rid, "cache-control": "no-cache"})
+                                 headers={"x-request-id": rid, "cache-control": "no-cache",
+                                          **_dropped_header(plan.dropped)})
 
-    @app.post("/v1/embeddings")
+    @app.post("/v1/embeddings", openapi_extra=json_body(EmbeddingRequest), response_model=None,
+              responses={200: {"model": EmbeddingList}, **errors(400, 401, 404, 413, 429, 500, 503)})
     async def embeddings(request: Request):
-        async def handle(body, decision):
+        async def handle(body, decision, cancel: threading.Event):
             req = parse_request(EmbeddingRequest, body)
             _check_model(req.model, "embedding")
             result, tokens = await run_in_threadpool(_embed, req)

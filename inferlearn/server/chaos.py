@@ -6,13 +6,13 @@ with the header ``X-Inferlearn-Chaos: error_rate=0.3;status=429;latency_ms=200;s
 ==================  =====================================================  ========
 key                 meaning                                                default
 ==================  =====================================================  ========
-latency_ms          added delay before answering                           0
+latency_ms          added delay before answering (at most 60000)           0
 jitter_ms           plus a uniform random delay in [0, jitter_ms]          0
 error_rate          probability of answering with ``status`` instead       0
 status              429, 500 or 503                                        429
-retry_after         seconds in the ``Retry-After`` header (429 and 503)    1
+retry_after         seconds in ``Retry-After`` (429 and 503; <= 3600)      1
 hang_rate           probability of hanging for ``hang_s`` seconds          0
-hang_s              how long a hang lasts                                  30
+hang_s              how long a hang lasts (at most 600)                    30
 truncate_rate       probability a stream is cut off mid-way                0
 malformed_rate      probability a ``json_object`` reply is made invalid    0
 seed                seeds the random choices: same seed, same sequence     none
@@ -24,6 +24,7 @@ with the same header replays the same faults. ``POST /v1/chaos/reset`` restarts 
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import dataclass, fields
@@ -53,11 +54,21 @@ class ChaosConfig:
                     self.truncate_rate, self.malformed_rate))
 
 
+# Upper bounds, so a typo cannot hang a request for days or overflow a header.
+LIMITS = {"latency_ms": 60_000, "jitter_ms": 60_000, "retry_after": 3_600, "hang_s": 600,
+          "seed": 2**63 - 1}
+
+
 def _parse_value(key: str, raw: str, kind: type):
     try:
-        value = kind(float(raw)) if kind is int else kind(raw)
-    except ValueError:
-        raise ValueError(f"chaos setting {key}={raw!r} is not a number") from None
+        number = float(raw)
+        if not math.isfinite(number):
+            raise ValueError
+        value = kind(number) if kind is int else number
+    except (ValueError, OverflowError):
+        raise ValueError(f"chaos setting {key}={raw!r} is not a finite number") from None
+    if key in LIMITS and abs(value) > LIMITS[key]:
+        raise ValueError(f"chaos setting {key}={raw} is above the limit of {LIMITS[key]}")
     if key.endswith("_rate") and not 0 <= value <= 1:
         raise ValueError(f"chaos setting {key}={raw} must be between 0 and 1")
     if key == "status" and value not in ERROR_STATUSES:

@@ -14,15 +14,18 @@ from dataclasses import dataclass, field
 from inferlearn.server.chat_format import render_prompt
 from inferlearn.server.engine import GenParams, LocalEngine, Outcome, Piece
 from inferlearn.server.grammar import (
+    Compiled,
     SchemaProblem,
     json_object_grammar,
     schema_grammar,
     tool_call_schema,
 )
+from inferlearn.server.grammar_probe import probe_for
 from inferlearn.server.protocol import APIError, ChatRequest
 
 DEFAULT_MAX_TOKENS = 512
-_TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*\})\s*(?:</tool_call>)?", re.S)
+_FENCED_JSON = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
+_DECODER = json.JSONDecoder()
 
 
 @dataclass
@@ -34,6 +37,8 @@ class Plan:
     params: GenParams
     mode: str = "text"  # text | json_object | json_schema | tool_forced | tool_auto
     malformed: bool = False
+    dropped: list[str] = field(default_factory=list)  # schema parts the grammar does not enforce
+    cancelled: threading.Event = field(default_factory=threading.Event)
     created: int = field(default_factory=lambda: int(time.time()))
     id: str = field(default_factory=lambda: "chatcmpl-" + uuid.uuid4().hex[:24])
 
@@ -46,15 +51,16 @@ def _mentions_json(messages: list[dict]) -> bool:
     return any("json" in json.dumps(m.get("content", "")).lower() for m in messages)
 
 
-def _constraint(req: ChatRequest, messages: list[dict]) -> tuple[str, object, str, list[dict] | None]:
-    """(mode, grammar, system suffix, tools to describe) for a request."""
+def _constraint(req: ChatRequest, messages: list[dict], probe
+                ) -> tuple[str, Compiled | None, str, list[dict] | None]:
+    """(mode, compiled grammar, system suffix, tools to describe) for a request."""
     tools = [t.model_dump(exclude_none=True) for t in req.tools or []]
     choice = req.tool_choice or ("auto" if tools else "none")
     if req.tool_choice is not None and not tools:
         raise APIError(400, "'tool_choice' is only allowed when 'tools' are specified.", param="tool_choice")
     for i, tool in enumerate(tools):
         if "parameters" in tool["function"]:
-            schema_grammar(tool["function"]["parameters"], f"tools[{i}].function.parameters")
+            schema_grammar(tool["function"]["parameters"], f"tools[{i}].function.parameters", probe)
     if choice != "none":
         only = None
         if not isinstance(choice, str):
@@ -64,7 +70,7 @@ def _constraint(req: ChatRequest, messages: list[dict]) -> tuple[str, object, st
                                param="tool_choice.function.name")
         if choice == "auto":
             return "tool_auto", None, "", tools
-        return "tool_forced", schema_grammar(tool_call_schema(tools, only), "tools"), "", tools
+        return "tool_forced", schema_grammar(tool_call_schema(tools, only), "tools", probe), "", tools
     fmt = req.response_format
     if fmt is None or fmt.type == "text":
         return "text", None, "", None
@@ -72,10 +78,10 @@ def _constraint(req: ChatRequest, messages: list[dict]) -> tuple[str, object, st
         if not _mentions_json(messages):
             raise APIError(400, "'messages' must contain the word 'json' in some form, to use "
                                 "'response_format' of type 'json_object'.", param="messages")
-        return "json_object", json_object_grammar(), "Reply with a JSON object.", None
+        return "json_object", json_object_grammar(probe), "Reply with a JSON object.", None
     schema = fmt.json_schema.schema_
-    grammar = schema_grammar(schema)
-    return "json_schema", grammar, "Reply with JSON that matches this JSON schema: " + \
+    compiled = schema_grammar(schema, probe=probe)
+    return "json_schema", compiled, "Reply with JSON that matches this JSON schema: " + \
         json.dumps(schema, ensure_ascii=False), None
 
 
@@ -86,9 +92,11 @@ def plan_chat(req: ChatRequest, engine: LocalEngine) -> Plan:
     if req.top_logprobs is not None and not req.logprobs:
         raise APIError(400, "'top_logprobs' needs 'logprobs' set to true.", param="top_logprobs")
     messages = _messages(req)
+    model_path = getattr(engine, "model_path", None)
+    probe = probe_for(model_path) if isinstance(model_path, str) else None
     try:
-        mode, grammar, suffix, tools = _constraint(req, messages)
-        prompt = render_prompt(messages, tools=tools, system_suffix=suffix)
+        mode, compiled, suffix, tools = _constraint(req, messages, probe)
+        prompt = render_prompt(messages, tools=tools, system_suffix=suffix, template=engine.template)
     except SchemaProblem as exc:
         raise APIError(400, str(exc), param="response_format" if "response" in str(exc) else "tools",
                        code="invalid_schema") from None
@@ -106,30 +114,47 @@ def plan_chat(req: ChatRequest, engine: LocalEngine) -> Plan:
             param="messages", code="context_length_exceeded")
     params = GenParams(
         max_tokens=max_tokens, temperature=1.0 if req.temperature is None else req.temperature,
-        top_p=1.0 if req.top_p is None else req.top_p, seed=req.seed, stop=req.stop or [],
-        grammar=grammar, top_logprobs=(req.top_logprobs or 0) if req.logprobs else None)
-    return Plan(req, tokens, params, mode)
+        top_p=1.0 if req.top_p is None else req.top_p,
+        seed=None if req.seed is None else req.seed % 2**31, stop=req.stop or [],
+        grammar=compiled.grammar if compiled else None,
+        top_logprobs=(req.top_logprobs or 0) if req.logprobs else None)
+    return Plan(req, tokens, params, mode, dropped=compiled.dropped if compiled else [])
 
 
-def _tool_calls(mode: str, text: str) -> list[dict] | None:
-    raw = text
-    if mode == "tool_auto":
-        match = _TOOL_CALL.search(text)
-        if not match:
-            return None
-        raw = match.group(1)
-    try:
-        call = json.loads(raw)
-        name, args = call["name"], call.get("arguments", {})
-    except (ValueError, KeyError, TypeError):
-        return None
-    return [{"id": "call_" + uuid.uuid4().hex[:24], "type": "function",
-             "function": {"name": name, "arguments": json.dumps(args, ensure_ascii=False)}}]
+def _call_texts(mode: str, text: str) -> list[str]:
+    """The JSON texts of the tool calls in a reply: every ``<tool_call>`` block; else (auto mode)
+    every ```json fenced object, or a reply that is one JSON object: small models often write a
+    call so, inside prose (Qwen2.5-Coder-1.5B does, measured 2026-12-04)."""
+    if mode != "tool_auto":
+        return [text]
+    blocks = [part.split("</tool_call>")[0] for part in text.split("<tool_call>")[1:]]
+    if blocks:
+        return blocks
+    fenced = _FENCED_JSON.findall(text)
+    if fenced:
+        return fenced
+    return [text] if text.strip().startswith("{") else []
+
+
+def _tool_calls(mode: str, text: str, names: set[str]) -> list[dict] | None:
+    calls = []
+    for raw in _call_texts(mode, text):
+        try:
+            call, _ = _DECODER.raw_decode(raw.strip())
+            name, args = call["name"], call.get("arguments", {})
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if mode == "tool_auto" and name not in names:
+            continue  # a JSON reply that is not a call of an offered tool stays text
+        calls.append({"id": "call_" + uuid.uuid4().hex[:24], "type": "function",
+                      "function": {"name": name, "arguments": json.dumps(args, ensure_ascii=False)}})
+    return calls or None
 
 
 def _finish(plan: Plan, text: str, outcome: Outcome) -> tuple[dict, str]:
     """The assistant message and finish reason for a completed generation."""
-    calls = _tool_calls(plan.mode, text) if plan.mode.startswith("tool") else None
+    names = {t.function.name for t in plan.request.tools or []}
+    calls = _tool_calls(plan.mode, text, names) if plan.mode.startswith("tool") else None
     if calls:
         return {"role": "assistant", "content": None, "refusal": None, "tool_calls": calls}, "tool_calls"
     if plan.malformed and plan.mode == "json_object":
@@ -148,7 +173,12 @@ def complete(plan: Plan, engine: LocalEngine) -> dict:
     """Run the model to the end and build a ``chat.completion`` (holds the engine lock)."""
     outcome, pieces = Outcome(), []
     with engine.lock:
-        pieces = list(engine.generate(plan.prompt_tokens, plan.params, outcome))
+        if plan.cancelled.is_set():  # its client left while it waited for the model
+            return {}
+        for piece in engine.generate(plan.prompt_tokens, plan.params, outcome):
+            if plan.cancelled.is_set():  # its client left: stop generating for nobody
+                return {}
+            pieces.append(piece)
     text = "".join(p.text for p in pieces)
     message, finish = _finish(plan, text, outcome)
     logprobs = None
@@ -184,6 +214,8 @@ class StreamJob:
     def _work(self) -> None:
         try:
             with self.engine.lock:
+                if self.cancelled.is_set():
+                    return
                 for piece in self.engine.generate(self.plan.prompt_tokens, self.plan.params, self.outcome):
                     if self.cancelled.is_set():
                         break

@@ -16,14 +16,12 @@ def _serve(args: argparse.Namespace) -> int:
         rec = daemon.running_server()
         print(json.dumps(rec) if rec else "no local server is running")
         return 0 if rec else 1
-    from inferlearn.config import setting
+    from inferlearn.config import int_setting, setting
     from inferlearn.server.app import ServerSettings, create_app
     from inferlearn.server.chaos import parse_chaos
-    from inferlearn.server.modelfiles import MODEL_FILES, model_path
-
+    threads = args.threads if args.threads is not None else int_setting("INFERLEARN_LLM_THREADS")
     settings = ServerSettings(
-        model_path=str(args.model or model_path(MODEL_FILES[0].name)),
-        n_ctx=args.ctx, n_threads=args.threads,
+        model_path=args.model, n_ctx=args.ctx, n_threads=threads,
         api_key=args.api_key or setting("INFERLEARN_SERVER_API_KEY"),
         chaos=parse_chaos(args.chaos if args.chaos is not None else setting("INFERLEARN_CHAOS")),
         max_queue=args.max_queue)
@@ -35,6 +33,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _models(args: argparse.Namespace) -> int:
     from inferlearn.server.modelfiles import (
+        CHAT_MODEL_FILES,
         MODEL_FILES,
         check_chat_model_runs,
         install_models,
@@ -44,11 +43,13 @@ def _models(args: argparse.Namespace) -> int:
     if args.action == "install":
         fetched = install_models()
         print(f"fetched {len(fetched)} file(s); all {len(MODEL_FILES)} model files verified")
-        check_chat_model_runs()
-        print("ok  llama.cpp generates with the chat model on this CPU")
+        for model in CHAT_MODEL_FILES:
+            check_chat_model_runs(model=model)
+            print(f"ok  llama.cpp generates with {model} on this CPU")
         return 0
     for spec in MODEL_FILES:
-        print(f"{'ok ' if is_verified(spec) else 'MISSING'}  {spec.name}  ({spec.package}=={spec.version})")
+        source = f"{len(spec.parts)} parts" if spec.parts else f"{spec.package}=={spec.version}"
+        print(f"{'ok ' if is_verified(spec) else 'MISSING'}  {spec.name}  ({source})")
     return 0
 
 
@@ -57,9 +58,11 @@ def register(sub) -> None:
     serve = sub.add_parser("serve", help="run the local OpenAI-compatible model server")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8321, help="port (0 = any free port)")
-    serve.add_argument("--model", help="path to a GGUF chat model (default: the catalogue's)")
+    serve.add_argument("--model", help="path to one GGUF chat model to serve under every local model "
+                                       "id (default: each id's catalogue file, loaded on first use)")
     serve.add_argument("--ctx", type=int, default=8192, help="context window in tokens")
-    serve.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    serve.add_argument("--threads", type=int, default=None,
+                       help="generation threads (INFERLEARN_LLM_THREADS; default: half the cores)")
     serve.add_argument("--api-key", help="require this bearer key (INFERLEARN_SERVER_API_KEY)")
     serve.add_argument("--chaos", help='faults for every request, e.g. "error_rate=0.2;status=503;seed=1"')
     serve.add_argument("--max-queue", type=int, default=16, help="requests in flight before 503")

@@ -58,17 +58,24 @@ LLAMA_OPTIONS: dict[str, Any] = {"flash_attn": True, "verbose": False}
 
 
 class LocalEngine:
-    """SmolLM2 on llama-cpp-python, shared by every request of the server."""
+    """One local chat model on llama-cpp-python, shared by every request of the server.
 
-    def __init__(self, model_path: str, n_ctx: int = 8192, n_threads: int | None = None) -> None:
+    ``template`` is its prompt dialect (``server.chat_format``); ``lock`` may be shared by several
+    engines so that only one generates at a time (two cores cannot run two models well).
+    ``n_threads`` None keeps llama.cpp's default: half the cores for generation.
+    """
+
+    def __init__(self, model_path: str, n_ctx: int = 8192, n_threads: int | None = None,
+                 template: str = "smollm2", lock: threading.Lock | None = None) -> None:
         from llama_cpp import Llama
 
         self.model_path = model_path
         self.n_threads = n_threads
+        self.template = template
         self.llm = Llama(model_path, n_ctx=n_ctx, n_threads=n_threads, **LLAMA_OPTIONS)
         self.n_ctx = n_ctx
         self._logprob_llm = None
-        self.lock = threading.Lock()
+        self.lock = lock or threading.Lock()
         self.stop_ids = {self.llm.token_eos(), 0}
 
     def tokenize(self, prompt: str) -> list[int]:

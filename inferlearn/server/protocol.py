@@ -105,8 +105,8 @@ class ChatRequest(_Open):
     messages: list[Message] = Field(min_length=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    seed: int | None = None
-    stop: str | list[str] | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
+    stop: str | list[str] | None = Field(default=None, json_schema_extra={"maxItems": 4})
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     n: int | None = Field(default=None, ge=1, le=128)
@@ -166,3 +166,40 @@ def parse_request(model: type[BaseModel], body: Any):
                            code="missing_required_parameter") from None
         raise APIError(400, f"Invalid value for '{param}': {detail}.", param=param,
                        code="invalid_value") from None
+
+
+MAX_BODY_DEPTH = 64
+
+
+def _bad_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def check_body(body: Any, max_depth: int = MAX_BODY_DEPTH) -> None:
+    """Raise a 400 ``APIError`` if ``body`` nests deeper than ``max_depth`` or holds text that is
+    not encodable UTF-8 (a lone surrogate such as ``"\\ud800"``), naming the field."""
+    stack: list[tuple[Any, str, int]] = [(body, "", 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > max_depth:
+            raise APIError(400, f"the request body nests deeper than {max_depth} levels (at "
+                                f"'{path}'); flatten it", param=path or None, code="invalid_value")
+        if isinstance(node, str):
+            if _bad_text(node):
+                raise APIError(400, f"'{path or 'body'}' is not valid UTF-8 text (it contains a lone "
+                                    "surrogate such as \\ud800); send well-formed Unicode",
+                               param=path or None, code="invalid_value")
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                where = f"{path}.{key}" if path else str(key)
+                if _bad_text(key):
+                    raise APIError(400, f"a key in '{path or 'body'}' is not valid UTF-8 text (a "
+                                        "lone surrogate); send well-formed Unicode",
+                                   param=path or None, code="invalid_value")
+                stack.append((value, where, depth + 1))
+        elif isinstance(node, list):
+            stack.extend((value, f"{path}[{i}]", depth + 1) for i, value in enumerate(node))

@@ -43,9 +43,9 @@ def client(runtime):
 
 @pytest.fixture(scope="session")
 def model():
-    from inferlearn.llm.models import LOCAL_CHAT_MODEL
+    from inferlearn.llm.models import LOCAL_FAST_MODEL
 
-    return LOCAL_CHAT_MODEL
+    return LOCAL_FAST_MODEL
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +56,8 @@ def base_url(client):
 @pytest.fixture(scope="session")
 def engine():
     """An in-process engine for TestClient apps (shares nothing with the daemon)."""
+    from inferlearn.llm.models import LOCAL_FAST_MODEL
     from inferlearn.server.engine import LocalEngine
-    from inferlearn.server.modelfiles import model_path
+    from inferlearn.server.modelfiles import chat_model_path
 
-    return LocalEngine(str(model_path(MODEL_FILES[0].name)), n_ctx=2048)
+    return LocalEngine(str(chat_model_path(LOCAL_FAST_MODEL)), n_ctx=2048)

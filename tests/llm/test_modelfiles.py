@@ -87,7 +87,7 @@ def test_install_is_offline_once_cached():
 @pytest.fixture
 def fake_chat_model(monkeypatch, tmp_path):
     """A stand-in model file, so the probe's child process runs whatever code a test gives it."""
-    path = tmp_path / MODEL_FILES[0].name
+    path = tmp_path / modelfiles.CHAT_MODEL_FILES["smollm2-135m-instruct"]
     path.parent.mkdir(parents=True)
     path.write_bytes(b"GGUF")
     return tmp_path
