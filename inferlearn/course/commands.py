@@ -26,6 +26,8 @@ def run_command(args: argparse.Namespace) -> int:
         write_report,
     )
 
+    if args.jobs < 1:
+        raise ValueError(f"-j/--jobs {args.jobs} must be at least 1 (notebooks run at once)")
     course = _course(args)
     overrides = dict(parse_parameter(p) for p in args.parameter)
     notebooks = collect(course, [Path(p) for p in args.paths])
@@ -129,8 +131,11 @@ def progress_command(args: argparse.Namespace) -> int:
 
 def doctor_command(args: argparse.Namespace) -> int:
     """``inferlearn doctor``: check the machine, print a fix for each failure."""
-    from inferlearn.course.doctor import format_results, run_checks
+    from inferlearn.course.doctor import CHECKS, format_results, run_checks
 
+    unknown = [name for name in args.skip if name not in CHECKS]
+    if unknown:
+        raise ValueError(f"--skip {unknown[0]!r} is not a check; the checks are {', '.join(CHECKS)}")
     if args.fix:
         from inferlearn.server.modelfiles import install_models
 

@@ -67,12 +67,26 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
+def _check_row(row: object, path: Path, number: int, kind: str) -> None:
+    """Raise ``ValueError`` naming the file and record unless ``row`` is a usable BEIR record."""
+    if not isinstance(row, dict):
+        raise ValueError(f"{path}: {kind} record {number} is a JSON {type(row).__name__}, not an "
+                         'object like {"_id": ..., "text": ...}')
+    for key in ("text", "title"):
+        if row.get(key) is not None and not isinstance(row[key], str):
+            raise ValueError(f"{path}: {kind} record {number} has a {key!r} that is a "
+                             f"{type(row[key]).__name__}, not a string")
+    if kind == "queries" and "_id" not in row:
+        raise ValueError(f"{path}: queries record {number} has no '_id'")
+
+
 def load_corpus(folder: str | Path) -> list[Passage]:
     """Passages of a BEIR corpus; the title goes in ``metadata['title']``."""
     passages = []
     seen: set[str] = set()
     for path in _corpus_files(Path(folder)):
-        for row in read_jsonl(path):
+        for number, row in enumerate(read_jsonl(path), start=1):
+            _check_row(row, path, number, "corpus")
             pid = str(row.get("_id", row.get("id", "")))
             if not pid:
                 raise ValueError(f"{path}: a corpus row has no _id: {str(row)[:80]}")
@@ -84,6 +98,8 @@ def load_corpus(folder: str | Path) -> list[Passage]:
             if row.get("title"):
                 metadata["title"] = row["title"]
             passages.append(Passage(pid, row.get("text") or "", metadata))
+    if not passages:
+        raise ValueError(f"the corpus in {folder} has no documents; nothing to retrieve from")
     return passages
 
 
@@ -93,6 +109,9 @@ def load_beir(folder: str | Path, split: str = "test") -> RetrievalDataset:
     Raises FileNotFoundError naming what is missing (and the splits that exist).
     """
     folder = Path(folder).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise FileNotFoundError(f"dataset {folder} is a file; give the BEIR folder that holds "
+                                "corpus.jsonl, queries.jsonl and qrels/")
     if not folder.is_dir():
         raise FileNotFoundError(f"dataset folder {folder} does not exist")
     qrels_path = folder / "qrels" / f"{split}.tsv"
@@ -105,7 +124,10 @@ def load_beir(folder: str | Path, split: str = "test") -> RetrievalDataset:
     if not query_path.exists():
         raise FileNotFoundError(f"{folder} has no queries.jsonl or queries.{split}.jsonl")
     qrels = read_qrels(qrels_path)
-    texts = {str(r["_id"]): r.get("text") or "" for r in read_jsonl(query_path)}
+    rows = read_jsonl(query_path)
+    for number, row in enumerate(rows, start=1):
+        _check_row(row, query_path, number, "queries")
+    texts = {str(r["_id"]): r.get("text") or "" for r in rows}
     missing = [q for q in qrels if q not in texts]
     if missing:
         warnings.warn(f"{len(missing)} judged queries have no text in {query_path.name} and are "

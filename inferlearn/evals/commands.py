@@ -10,6 +10,17 @@ from pathlib import Path
 from inferlearn.evals import run_commands
 
 
+def _check_writable(out: Path) -> None:
+    """Fail before the evaluation, not after it, when ``--json`` cannot be written."""
+    for parent in [out.parent, *out.parent.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"--json {out}: {parent} is a file, not a folder; choose another path")
+            break
+    if out.is_dir():
+        raise ValueError(f"--json {out} is a folder; give a file name such as {out / 'report.json'}")
+
+
 def _retrieval(args: argparse.Namespace) -> int:
     from inferlearn.evals.retrieval import evaluate_retrieval, format_table, load_dataset
     from inferlearn.rag.pipelines import PIPELINES
@@ -20,6 +31,14 @@ def _retrieval(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown pipeline {(unknown or [args.pipeline])[0]!r}; choose from {', '.join(PIPELINES)}")
     if args.k < 1:
         raise ValueError(f"--k ({args.k}) must be >= 1")
+    if args.embedding_model is not None:
+        from inferlearn.server.embeddings import EMBEDDERS
+
+        if args.embedding_model not in EMBEDDERS:
+            raise ValueError(f"--embedding-model {args.embedding_model!r} is not a local embedding "
+                             f"model; choose one of {', '.join(EMBEDDERS)}")
+    if args.json:
+        _check_writable(Path(args.json))
     dataset = load_dataset(args.dataset, args.split, args.golden_unit)
     print(f"{dataset.name} [{dataset.split}]: {len(dataset.passages)} passages, "
           f"{len(dataset.queries)} judged queries", file=sys.stderr)

@@ -12,6 +12,7 @@ Introduced in ``phase4_production/02_resilience``.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import threading
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import tenacity
+
+from inferlearn.llm.concurrency import retry_after_seconds
 
 T = TypeVar("T")
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -98,16 +101,16 @@ def status_of(exc: BaseException) -> int | None:
 
 
 def retry_after_s(exc: BaseException) -> float | None:
-    """Seconds the server asked to wait (``retry-after-ms`` or ``Retry-After``), else None."""
+    """Seconds the server asked to wait (``retry-after-ms`` or ``Retry-After``, seconds or an
+    HTTP date: ``inferlearn.llm.concurrency.retry_after_seconds``), else None."""
     headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is not None:
-            try:
-                return max(0.0, float(value) / scale)
-            except ValueError:
-                continue  # an HTTP date: fall back to the backoff
-    return None
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000.0)
+        except ValueError:
+            pass
+    return retry_after_seconds(headers, None, cap=math.inf)
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -15,7 +15,6 @@ import math
 import os
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +28,7 @@ from inferlearn.server.chaos import ChaosConfig, ChaosDecision, ChaosMonkey, par
 from inferlearn.server.chat import StreamJob, complete, plan_chat
 from inferlearn.server.embeddings import get_embedder
 from inferlearn.server.engine import LocalEngine
+from inferlearn.server.guard import ClientGone, Guard, error_response, unless_disconnected
 from inferlearn.server.modelfiles import ModelFilesError, chat_model_path
 from inferlearn.server.openapi import (
     ChatCompletion,
@@ -120,11 +120,6 @@ class ServerState:
             self.last_active = time.time()
 
 
-def _error_response(exc: APIError, request_id: str) -> JSONResponse:
-    headers = {"x-request-id": request_id, **exc.headers}
-    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
-
-
 async def _read_json(request: Request, limit: int):
     body = await request.body()
     if len(body) > limit:
@@ -140,27 +135,6 @@ async def _read_json(request: Request, limit: int):
                        code="invalid_json") from None
     check_body(parsed)
     return parsed
-
-
-class ClientGone(Exception):
-    """The client disconnected before its answer was ready."""
-
-
-async def _unless_disconnected(request: Request, work, cancel: threading.Event | None = None):
-    """Await ``work``; if the client disconnects first, stop it (and set ``cancel``)."""
-    task = asyncio.ensure_future(work)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=0.25)
-            if done:
-                return task.result()
-            if await request.is_disconnected():
-                if cancel is not None:
-                    cancel.set()
-                raise ClientGone()
-    finally:
-        if not task.done():
-            task.cancel()
 
 
 def _dropped_header(dropped: list[str]) -> dict[str, str]:
@@ -248,55 +222,18 @@ def _embed(req: EmbeddingRequest) -> tuple[dict, int]:
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}, tokens
 
 
-class _Guard:
-    """Pure ASGI middleware (Starlette's BaseHTTPMiddleware hides client disconnects): request
-    id, body-size limit, API key, and an OpenAI-shaped 500 for anything unexpected, answered
-    here so the keep-alive connection stays open."""
-
-    def __init__(self, app, state: ServerState) -> None:
-        self.app, self.state = app, state
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = "req_" + uuid.uuid4().hex[:20]
-        scope.setdefault("state", {}).update(rid=rid, start=time.perf_counter())
-        started = False
-
-        async def send_with_id(message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
-                message = {**message, "headers": [*headers, (b"x-request-id", rid.encode())]}
-            await send(message)
-
-        request = Request(scope)
-        try:
-            self._admit(request)
-            await self.app(scope, receive, send_with_id)
-        except APIError as exc:
-            if not started:
-                await _error_response(exc, rid)(scope, receive, send)
-        except Exception as exc:
-            log.exception("unexpected error")
-            if not started:
-                error = APIError(500, f"internal error in the local server: {exc!r}; see the "
-                                 "server log", code="internal_error")
-                await _error_response(error, rid)(scope, receive, send)
-
-    def _admit(self, request: Request) -> None:
-        limit = self.state.settings.max_body_bytes
-        try:
-            length = int(request.headers.get("content-length") or 0)
-        except ValueError:
-            length = 0
-        if length > limit:
-            raise APIError(413, f"request body is {length} bytes; the limit is {limit}",
-                           code="request_too_large")
-        if request.url.path.startswith("/v1/"):
-            _check_auth(request, self.state)
+def _admit(request: Request, state: ServerState) -> None:
+    """Body-size limit and API key, before any route runs."""
+    limit = state.settings.max_body_bytes
+    try:
+        length = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise APIError(413, f"request body is {length} bytes; the limit is {limit}",
+                       code="request_too_large")
+    if request.url.path.startswith("/v1/"):
+        _check_auth(request, state)
 
 
 def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> FastAPI:
@@ -313,12 +250,12 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
         state.usage.record(UsageRecord(rid, endpoint, model, prompt, completion,
                                        (time.perf_counter() - start) * 1000, status, cost, chaos))
 
-    app.add_middleware(_Guard, state=state)
+    app.add_middleware(Guard, admit=lambda request: _admit(request, state))
 
     @app.exception_handler(APIError)
     async def api_error(request: Request, exc: APIError):
         rid = getattr(request.state, "rid", "req_unknown")
-        return _error_response(exc, rid)
+        return error_response(exc, rid)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -328,13 +265,13 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
                    405: f"Method {request.method} is not allowed on {request.url.path}."
                    }.get(exc.status_code, str(exc.detail))
         code = {404: "unknown_url", 405: "method_not_allowed"}.get(exc.status_code)
-        return _error_response(APIError(exc.status_code, message, code=code,
+        return error_response(APIError(exc.status_code, message, code=code,
                                         headers=dict(exc.headers or {})), rid)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
         rid = getattr(request.state, "rid", "req_unknown")
-        return _error_response(APIError(500, f"internal error in the local server: {exc!r}; "
+        return error_response(APIError(500, f"internal error in the local server: {exc!r}; "
                                         "see the server log", code="internal_error"), rid)
 
     @app.get("/health", response_model=None, responses={200: {"model": Health}})
@@ -376,8 +313,8 @@ def create_app(settings: ServerSettings, engine: LocalEngine | None = None) -> F
             config, chaos_text = _chaos_for(request, state)
             decision = state.chaos.decide(config)
             cancel = threading.Event()
-            await _unless_disconnected(request, _apply_chaos(decision), cancel)
-            response, tokens = await _unless_disconnected(request, handler(body, decision, cancel),
+            await unless_disconnected(request, _apply_chaos(decision), cancel)
+            response, tokens = await unless_disconnected(request, handler(body, decision, cancel),
                                                           cancel)
             if tokens is not None:
                 record(rid, endpoint, model, start, 200, *tokens, chaos=chaos_text)

@@ -9,6 +9,8 @@ import json
 def _serve(args: argparse.Namespace) -> int:
     from inferlearn.server import daemon
 
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port {args.port} is not a TCP port; use 1-65535, or 0 for any free port")
     if args.stop:
         print("stopped the local server" if daemon.stop_server() else "no local server was running")
         return 0

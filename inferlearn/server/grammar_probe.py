@@ -20,7 +20,7 @@ import sys
 import threading
 from collections import OrderedDict
 
-PROBE_TOKENS = 48
+PROBE_TOKENS = 16
 PROBE_TIMEOUT_S = 60.0
 CACHE_SIZE = 4096
 

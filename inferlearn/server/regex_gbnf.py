@@ -87,6 +87,8 @@ def _class_ranges(items: list) -> tuple[bool, list[tuple[int, int]]]:
 def _char_set(negate: bool, ranges: list[tuple[int, int]]) -> str:
     """A GBNF expression for one character of a set, as JSON text."""
     if negate:
+        if not _subtract([(0, 0x10FFFF)], ranges + _NEEDS_JSON_ESCAPE):
+            raise PatternUnsupported("a character class that matches nothing")
         return "[^" + "".join(_range(r) for r in ranges + _NEEDS_JSON_ESCAPE) + "]"
     plain = _subtract(ranges, _NEEDS_JSON_ESCAPE)
     escaped = [c for lo, hi in ranges for c in range(lo, hi + 1)
