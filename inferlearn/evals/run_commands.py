@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import importlib
 import json
 import sys
 import time
@@ -178,8 +179,8 @@ def _score_answers(args: argparse.Namespace, dataset, pipeline, n: int, judge_sp
 def _judge_prompt(spec: Any) -> dict[str, str]:
     """Version and hash of the judge's prompt file (``inferlearn.evals.judge.PROMPT``), else the
     spec's own ``version``/``sha256`` attributes, else "?"."""
-    import inferlearn.evals.judge as judge
-
+    # The module `--judge` ran (sys.modules'), as the `from ... import` above it saw it.
+    judge = importlib.import_module("inferlearn.evals.judge")
     name = getattr(judge, "PROMPT", None)
     if name:
         from inferlearn.prompts import load_prompt
