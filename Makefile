@@ -25,7 +25,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 RUNTIME := $(CURDIR)/build/runtime
 JOBS ?= 2
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=25
 RUN_ARGS ?=
 NB ?=
 GRADE_ARGS ?=
