@@ -146,10 +146,10 @@ def main() -> None:
                         help="also measure with another process keeping one core busy")
     args = parser.parse_args()
 
-    from inferlearn.config import int_setting
+    from inferlearn.config import settings
     from inferlearn.llm import get_client
 
-    threads = int_setting("INFERLEARN_LLM_THREADS")
+    threads = settings().llm_threads
     client = get_client()
     result = {
         "benchmark": "llm_server", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
