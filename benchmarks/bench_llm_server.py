@@ -19,9 +19,9 @@ import os
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import psutil
+from _common import write_json
 
 PROMPTS = [
     "Explain what a consumer group is in an event-streaming system.",
@@ -165,8 +165,7 @@ def main() -> None:
     result["embeddings_wordllama"] = _embeddings(client, "wordllama-256", args.passages * 4)
     result["goal_met"] = all(m["http_to_in_process_ratio"] >= result["goal_ratio"]
                              for m in result["models"].values())
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    write_json(result, args.out)
     print(json.dumps(result, indent=2))
 
 
