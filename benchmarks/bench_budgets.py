@@ -28,6 +28,8 @@ import threading
 import time
 from pathlib import Path
 
+from _common import write_json
+
 MODEL = "smollm2-135m-instruct"
 THRESHOLDS = [0.50, 0.60, 0.70, 0.75, 0.80, 0.85, 0.88, 0.90, 0.92, 0.94, 0.96, 0.98]
 
@@ -177,8 +179,7 @@ def main() -> None:
     result = {"machine": platform.processor() or platform.machine(), "quick": args.quick,
               "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "budget": budget, "semantic_cache": bench_semantic(args.embedding_model, args.questions)}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    write_json(result, args.out)
     print(json.dumps(result, indent=2))
 
 

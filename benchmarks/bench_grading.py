@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import write_json
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -125,9 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         "sandbox_overhead_paired": paired,
         "runs": {name: {k: v for k, v in run.items() if k != "grades"} for name, run in runs.items()},
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_json(result, args.out)
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
     return 0 if result["identical_grades"] else 1
 

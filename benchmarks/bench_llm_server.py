@@ -19,9 +19,9 @@ import os
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import psutil
+from _common import write_json
 
 PROMPTS = [
     "Explain what a consumer group is in an event-streaming system.",
@@ -162,10 +162,10 @@ def main() -> None:
                         help="also measure with another process keeping one core busy")
     args = parser.parse_args()
 
-    from inferlearn.config import int_setting
+    from inferlearn.config import settings
     from inferlearn.llm import get_client
 
-    threads = int_setting("INFERLEARN_LLM_THREADS")
+    threads = settings().llm_threads
     client = get_client()
     result = {
         "benchmark": "llm_server", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -181,8 +181,7 @@ def main() -> None:
     result["embeddings_wordllama"] = _embeddings(client, "wordllama-256", args.passages * 4)
     result["goals"] = _goals(result["models"])
     result["goal_met"] = all(result["goals"].values())
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    write_json(result, args.out)
     print(json.dumps(result, indent=2))
 
 

@@ -26,14 +26,13 @@ Writes JSON (default ``build/bench/regression.json``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from _common import write_json
 from scipy.stats import binomtest
 
 METRICS = {"recall@5": "recall@5", "hit_rate@5": "hit@5", "mrr@10": "mrr@10", "ndcg@10": "ndcg@10"}
@@ -137,10 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         result.setdefault("power_curve", []).append({"drop": size, "churn": curve_churn, **row["planted"]})
         print(f"drop {size:.2f} (churn {curve_churn:.2f}): caught {row['planted']['count']}/{args.trials}",
               file=sys.stderr)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2), encoding="utf-8")
-    print(f"wrote {out}", file=sys.stderr)
+    write_json(result, args.out)
     return 0
 
 

@@ -18,12 +18,13 @@ empty temporary cache (it embeds the course corpus again and throws the vectors 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import write_json
 
 OFFLINE = "bm25,dense,hybrid,hybrid_zscore,hybrid_pages"
 EXTRA = ("recall@5", "recall@100", "map@100")
@@ -171,10 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         result["ingest"] = _ingest(embedder, args.cold)
     result["embedding_cache"] = {"hits": embedder.hits, "misses": embedder.misses,
                                  "hit_rate": round(embedder.hit_rate, 4)}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2), encoding="utf-8")
-    print(f"wrote {out}", file=sys.stderr)
+    write_json(result, args.out)
     return 0
 
 

@@ -22,9 +22,9 @@ import platform
 import socket
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
+from _common import write_json
 
 KEY = "sk-bench-0001"
 
@@ -307,9 +307,7 @@ def main() -> None:
                                                   args.deadline_ms, args.upstream, args.workers)
         print(json.dumps(out["chaos"], indent=1))
     out["machine"]["load_avg_at_end"] = list(__import__("os").getloadavg())
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_json(out, args.out)
 
 
 if __name__ == "__main__":

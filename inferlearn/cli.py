@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: parse, dispatch, turn expected errors into one readable line."""
+    """Entry point: parse, dispatch, turn expected errors into one readable line.
+    Introduced in ``phase3_eval/05_regressions_in_ci``."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -8,20 +8,22 @@ these functions. ``INFERLEARN_DATA`` overrides the location.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
 
-SPLITS = ("train", "dev", "heldout")
+from inferlearn.config import settings
+
+TICKET_SPLITS = ("train", "dev", "heldout")
 
 
 def data_dir() -> Path:
     """The ``data/`` folder: ``INFERLEARN_DATA``, else the one beside the installed package,
-    else the first ``data/WORLD.md`` found walking up from the current folder."""
-    override = os.environ.get("INFERLEARN_DATA")
+    else the first ``data/WORLD.md`` found walking up from the current folder.
+    Introduced in ``phase2_rag/04_grounded_generation``."""
+    override = settings().data
     if override:
-        return Path(override).expanduser()
+        return override
     beside = Path(__file__).resolve().parents[1] / "data"
     if (beside / "WORLD.md").exists():
         return beside
@@ -35,15 +37,17 @@ def data_dir() -> Path:
 
 
 def shared_datasets_dir() -> Path | None:
-    """``../shared/datasets`` beside the checkout (developers and CI only), or None."""
-    override = os.environ.get("INFERLEARN_SHARED_DATASETS")
-    candidates = [Path(override)] if override else []
+    """``../shared/datasets`` beside the checkout (developers and CI only), or None.
+    Introduced in ``phase4_production/04_pii``."""
+    override = settings().shared_datasets
+    candidates = [override] if override else []
     candidates.append(data_dir().parents[1] / "shared" / "datasets")
     return next((p for p in candidates if p.is_dir()), None)
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    """Records of a JSON-lines file, with the line number in the error if one is bad."""
+    """Records of a JSON-lines file, with the line number in the error if one is bad.
+    Introduced in ``phase2_rag/04_grounded_generation``."""
     rows = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -60,10 +64,10 @@ def load_tickets(split: str | None = None) -> pd.DataFrame:
     """Larkspur support tickets (``data/tickets/tickets.jsonl``), optionally one split.
 
     Columns: id, channel, received, subject, text, team, severity, gold (dict), pii (list),
-    injection, split. Introduced in ``phase1_llm_api/02_structured_outputs``.
+    injection, split. Introduced in ``phase1_llm_api/01_first_calls_and_tokens``.
     """
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+    if split is not None and split not in TICKET_SPLITS:
+        raise ValueError(f"split {split!r} is not one of {', '.join(TICKET_SPLITS)}")
     frame = pd.DataFrame(read_jsonl(data_dir() / "tickets" / "tickets.jsonl"))
     if split is not None:
         frame = frame[frame["split"] == split].reset_index(drop=True)

@@ -9,7 +9,6 @@ from inferlearn.rag.ann import (
     SweepPoint,
     ann_recall,
     build_hnsw,
-    cosine_scores,
     ephemeral_client,
     exact_point,
     exact_top_k,
@@ -19,6 +18,7 @@ from inferlearn.rag.ann import (
     mean_ann_recall,
     timed_queries,
 )
+from inferlearn.rag.vectors import cosine_scores, unit_cosine_scores
 
 MATRIX = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [-1.0, 0.0]], dtype=np.float32)
 
@@ -51,6 +51,13 @@ def test_zero_rows_score_zero_and_zero_query_is_rejected():
     assert cosine_scores([1.0, 0.0], [[0.0, 0.0], [1.0, 0.0]]).tolist() == [0.0, 1.0]
     with pytest.raises(ValueError, match="all zeros"):
         exact_top_k([0.0, 0.0], MATRIX, 1)
+
+
+def test_both_cosine_scorers_take_the_query_first_and_agree_on_unit_rows():
+    rows = np.array([[0.6, 0.8], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    query = np.array([0.0, 1.0], dtype=np.float32)
+    assert np.allclose(cosine_scores(query, rows), unit_cosine_scores(query, rows))
+    assert np.allclose(cosine_scores([0.0, 2.0], rows * 3), [0.8, 0.0, 1.0])  # normalises both sides
 
 
 @pytest.mark.parametrize("k", [0, -1, 1.5, True])

@@ -10,7 +10,8 @@ from openai.types.chat import ChatCompletion
 
 from inferlearn.cli import main
 from inferlearn.evals.beir import RetrievalDataset, load_beir, read_qrels
-from inferlearn.evals.retrieval import collapse_to_docs, evaluate_retrieval, format_table
+from inferlearn.evals.compare import page_ranking
+from inferlearn.evals.retrieval import evaluate_retrieval, format_table
 from inferlearn.llm.testing import ScriptedClient
 from inferlearn.rag.dense import CachedEmbedder, EmbeddingCache, HashingEmbedder
 from inferlearn.rag.passages import Hit, Passage
@@ -219,8 +220,7 @@ def test_chunk_hits_collapse_to_their_documents_for_page_qrels(embedder):
     data = RetrievalDataset("t", "test", passages, {"q": "refund window"}, {"q": {"d1": 1}})
     report = evaluate_retrieval(data, "bm25", k=1)
     assert report["metrics"]["recall@1"] == 1.0
-    assert collapse_to_docs([Hit("d1#b:0", 2.0), Hit("d1#a:0", 1.0)], {"d1#b:0": "d1", "d1#a:0": "d1"}) == \
-        [Hit("d1", 2.0)]
+    assert page_ranking([Hit("d1#b:0", 2.0), Hit("d1#a:0", 1.0)], {"d1#b:0": "d1", "d1#a:0": "d1"}) == ["d1"]
 
 
 def test_cli_prints_the_table_and_writes_json(beir, tmp_path, capsys, monkeypatch):

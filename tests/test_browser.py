@@ -22,9 +22,11 @@ import httpx
 import nbformat
 import pytest
 
+from inferlearn import config
+
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "build" / "browser"
-CHROMIUM = Path(os.environ.get("INFERLEARN_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = config.settings().chromium
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 COURSE_PARTS = ("notebooks", "data", "nbgrader_config.py", "pyproject.toml")

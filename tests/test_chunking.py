@@ -13,6 +13,7 @@ from inferlearn.rag.chunking import (
     chunk_docs,
     chunk_semantic,
     chunk_tokens,
+    count_chunk_tokens,
     count_tokens,
     get_tokenizer,
     semantic_breaks,
@@ -85,7 +86,7 @@ def test_windows_overlap_by_the_requested_tokens():
 def test_every_token_is_covered_and_windows_respect_the_size():
     text = words(1000)
     chunks = chunk_tokens(text, size=100, overlap=20)
-    assert all(count_tokens(c) <= 100 for c in chunks)
+    assert all(count_chunk_tokens(c) <= 100 for c in chunks)
     covered = set()
     for c in chunks:
         covered.update(c.split())
@@ -160,6 +161,11 @@ def _positions(text):
         pos += len(word)
 
 
+def test_the_old_name_count_tokens_still_imports_for_workspace_notebooks():
+    assert count_tokens is count_chunk_tokens
+    assert count_chunk_tokens("max_poll_records, twice!") == 4
+
+
 @pytest.mark.needs_models
 def test_the_minilm_tokenizer_counts_word_pieces():
     pytest.importorskip("tokenizers")
@@ -167,7 +173,7 @@ def test_the_minilm_tokenizer_counts_word_pieces():
         tok = get_tokenizer("minilm")
     except FileNotFoundError:
         pytest.skip("model files not installed")
-    assert count_tokens("max_poll_records", tok) == 5
+    assert count_chunk_tokens("max_poll_records", tok) == 5
     assert chunk_tokens("Héllo wörld again", 2, 0, tok) == ["Héllo wörld", "again"]
 
 

@@ -14,7 +14,7 @@ from fixtures.course.submissions import (
     FIXTURE_PHASE,
     at_ci_size,
     drop_cell,
-    fill_solutions,
+    good_submission,
     hidden_lines,
     html_text,
     leaked_lines,
@@ -89,13 +89,11 @@ def test_round_trip_source_full_marks_release_zero_no_hidden_text(make_course, p
 @pytest.fixture(scope="module")
 def batch(make_course):
     """The fixture phase released, then one good and seven bad submissions graded in one batch."""
-    course = make_course(name="batch")
+    course = make_course(name="batch", release=True)
     phase = FIXTURE_PHASE.name
-    release_course(course, log=lambda *_: None)
-    release, source = course.release_dir / phase, FIXTURE_PHASE
 
     def good(name):
-        return fill_solutions(load(release / name), load(source / name))
+        return good_submission(course, name)
 
     inbox = course.submitted_dir
     submit(inbox, "good", phase, "01_basics.ipynb", good("01_basics.ipynb"))

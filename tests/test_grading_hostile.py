@@ -20,7 +20,7 @@ import pytest
 from fixtures.course import attacks
 from fixtures.course.submissions import (
     FIXTURE_PHASE,
-    fill_solutions,
+    good_submission,
     hidden_lines,
     html_text,
     leaked_lines,
@@ -32,7 +32,6 @@ from fixtures.course.submissions import (
 
 from inferlearn.course import sandbox
 from inferlearn.course.grading import Options, grade_course
-from inferlearn.course.release import release_course
 from inferlearn.course.scores import COULD_NOT_GRADE, GRADED
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -84,16 +83,14 @@ def hostile_submissions(course, port: int) -> dict[str, object]:
 def hostile_batch(make_course):
     if not OK:
         pytest.skip(f"no grading sandbox here: {why}")
-    course = make_course(name="hostile")
-    release_course(course, log=lambda *_: None)
+    course = make_course(name="hostile", release=True)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
     listener.setblocking(False)
     for student in HONEST:
         for name in ("01_basics.ipynb", "02_text.ipynb"):
-            good = fill_solutions(load(course.release_dir / PHASE / name), load(FIXTURE_PHASE / name))
-            submit(course.submitted_dir, student, PHASE, name, good)
+            submit(course.submitted_dir, student, PHASE, name, good_submission(course, name))
     for student, nb in hostile_submissions(course, listener.getsockname()[1]).items():
         submit(course.submitted_dir, student, PHASE, "01_basics.ipynb", nb)
     protected = [course.root / PHASE, course.release_dir, course.submitted_dir]

@@ -14,7 +14,7 @@ import pytest
 from fixtures.course import attacks
 from fixtures.course.submissions import (
     FIXTURE_PHASE,
-    fill_solutions,
+    good_submission,
     load,
     output_text,
     set_source,
@@ -26,7 +26,6 @@ from inferlearn.course import sandbox, workers
 from inferlearn.course.grading import Options, grade_course
 from inferlearn.course.layout import Course
 from inferlearn.course.lms import import_zip
-from inferlearn.course.release import release_course
 from inferlearn.course.scores import COULD_NOT_GRADE, GRADED, NotebookScore
 
 PHASE = FIXTURE_PHASE.name
@@ -148,8 +147,7 @@ def small_batch(course: Course) -> None:
     release, phase = course.release_dir / PHASE, PHASE
     for student in ("ann", "ben"):
         for name in ("01_basics.ipynb", "02_text.ipynb"):
-            submit(course.submitted_dir, student, phase, name,
-                   fill_solutions(load(release / name), load(FIXTURE_PHASE / name)))
+            submit(course.submitted_dir, student, phase, name, good_submission(course, name))
     submit(course.submitted_dir, "cat", phase, "01_basics.ipynb", load(release / "01_basics.ipynb"))
 
 
@@ -164,8 +162,7 @@ def test_jobs_2_gives_the_same_grades_as_sequential(make_course):
     use_sandbox = sandbox.probe()[0]
     results = []
     for jobs in (1, 2):
-        course = make_course(name=f"jobs{jobs}")
-        release_course(course, log=lambda *_: None)
+        course = make_course(name=f"jobs{jobs}", release=True)
         small_batch(course)
         opts = Options(timeout=120, cell_timeout=10, jobs=jobs, sandbox=use_sandbox)
         results.append(summary(grade_course(course, opts=opts, log=lambda *_: None)))
@@ -177,8 +174,7 @@ def test_jobs_2_gives_the_same_grades_as_sequential(make_course):
 @pytest.mark.timeout(600)
 def test_control_without_the_sandbox_the_read_attack_works(make_course):
     """Proves the hostile suite's read check can fail: unsandboxed, the source is readable."""
-    course = make_course(name="control")
-    release_course(course, log=lambda *_: None)
+    course = make_course(name="control", release=True)
     source = course.root / PHASE / "01_basics.ipynb"
     nb = set_source(load(course.release_dir / PHASE / "01_basics.ipynb"), "p0-add-solution",
                     attacks.read_source(course.root, source))

@@ -7,8 +7,9 @@ Layers, top to bottom; a module may import its own layer and any layer below it,
     rag                      corpus, chunking, retrieval, answers
     llm                      what a notebook's client needs (starts the server through its daemon)
     server                   the local model server: never imports rag, evals, llm's client side
-    base                     config, data, prompts, and the model catalogue (inferlearn.llm.models:
-                             plain data that every layer, the server included, reads)
+    base                     config, data, prompts, larkspur, latency, and the model catalogue
+                             (inferlearn.llm.models: plain data that every layer, the server
+                             included, reads)
 
 Skipping layers downwards is allowed (rag embeds in-process with server.embeddings).
 """
@@ -23,7 +24,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "inferlearn"
 LAYERS = {"base": 0, "server": 1, "llm": 2, "rag": 3, "evals": 4, "top": 5}
 BASE_MODULES = {"inferlearn", "inferlearn.config", "inferlearn.data", "inferlearn.prompts",
-                "inferlearn.llm.models"}
+                "inferlearn.larkspur", "inferlearn.latency", "inferlearn.llm.models"}
 TOP_AREAS = {"course", "prod", "cli", "__main__"}
 
 

@@ -101,9 +101,9 @@ def check_backend() -> CheckResult:
 
 def backend_fix() -> str:
     """What to do when the chosen backend does not answer."""
-    from inferlearn.config import setting
+    from inferlearn.config import settings
 
-    name = (setting("INFERLEARN_BACKEND", "local") or "local").lower()
+    name = settings().backend.lower()
     if name == "openai":
         return "set OPENAI_API_KEY in .env (and check your network), or unset INFERLEARN_BACKEND"
     if name == "compatible":
@@ -161,8 +161,9 @@ def check_chromadb() -> CheckResult:
     """chromadb stores and finds a document, telemetry off, with an explicit embedding function."""
     try:
         import chromadb
-        from chromadb.config import Settings
         from chromadb.utils.embedding_functions import EmbeddingFunction
+
+        from inferlearn.rag.vectors import chroma_client
 
         class LetterEmbeddings(EmbeddingFunction):
             def __init__(self) -> None:
@@ -172,7 +173,7 @@ def check_chromadb() -> CheckResult:
                 return letter_embeddings(list(input))
 
         with tempfile.TemporaryDirectory(prefix="inferlearn-doctor-") as tmp:
-            client = chromadb.PersistentClient(path=tmp, settings=Settings(anonymized_telemetry=False))
+            client = chroma_client(tmp)
             docs = client.create_collection("doctor", embedding_function=LetterEmbeddings(),
                                             configuration={"hnsw": {"space": "cosine"}})
             docs.add(ids=["a", "b"], documents=["refund policy", "shipping times"])

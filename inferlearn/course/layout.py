@@ -7,11 +7,11 @@ the tools write goes under ``build/``. Learners work in ``workspace/``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import inferlearn
+from inferlearn.config import settings
 
 PHASE_GLOB = "phase*"
 UNGRADED_DIR = "notebooks"
@@ -108,9 +108,9 @@ def is_course_root(path: Path) -> bool:
 def find_root(start: Path | None = None) -> Path:
     """The course root: ``INFERLEARN_COURSE_ROOT``, else the current folder or a parent of it
     that holds the course, else the checkout this package is installed from."""
-    env = os.environ.get("INFERLEARN_COURSE_ROOT", "").strip()
-    if env:
-        return Path(env).expanduser().resolve()
+    chosen = settings().course_root
+    if chosen:
+        return chosen.resolve()
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if is_course_root(folder):
@@ -125,5 +125,6 @@ def find_root(start: Path | None = None) -> Path:
 
 
 def course_at(root: str | Path | None = None) -> Course:
-    """A :class:`Course` for ``root``, or for the course found by :func:`find_root`."""
+    """A :class:`Course` for ``root``, or for the course found by :func:`find_root`.
+    Introduced in ``notebooks/00_start_here``."""
     return Course(Path(root).resolve() if root else find_root())

@@ -29,7 +29,7 @@ from typing import Any
 import nbformat
 from tqdm.auto import tqdm
 
-from inferlearn.config import setting
+from inferlearn.config import settings
 from inferlearn.course.layout import Course
 from inferlearn.llm.models import LOCAL_FAST_MODEL
 
@@ -167,7 +167,7 @@ def run_all(
 
     CI-sized runs (not ``full``) use the fast local model unless ``INFERLEARN_MODEL`` says otherwise.
     """
-    if not full and not setting("INFERLEARN_MODEL"):
+    if not full and not settings().model:
         os.environ["INFERLEARN_MODEL"] = LOCAL_FAST_MODEL  # the kernels and workers inherit it
         try:
             return run_all(course, notebooks, overrides, jobs, timeout, full)

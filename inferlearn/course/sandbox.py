@@ -32,6 +32,8 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from inferlearn.config import models_dir, settings
+
 BASE_UID = 61000
 UID_COUNT = 256
 INSTALL_FIX = "install bubblewrap: `sudo apt-get install -y bubblewrap` (Debian/Ubuntu; `dnf install bubblewrap` on Fedora)"
@@ -128,7 +130,7 @@ def default_readonly() -> list[str]:
     data = package.parent / "data"
     if data.is_dir():
         paths.append(str(data))
-    models = Path(os.environ.get("INFERLEARN_MODELS", Path.home() / ".cache" / "inferlearn" / "models"))
+    models = models_dir()
     if models.is_dir():
         paths.append(str(models.resolve()))
     return sorted({str(Path(p).resolve()) for p in paths})
@@ -179,9 +181,7 @@ def env_args(readonly: list[str], package_parent: str) -> list[str]:
            "NBGRADER_EXECUTION": "autograde", "PYDEVD_DISABLE_FILE_VALIDATION": "1", "LANG": "C.UTF-8",
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
-    for name in ("INFERLEARN_MODELS", "INFERLEARN_BACKEND"):
-        if os.environ.get(name):
-            env[name] = os.environ[name]
+    env["INFERLEARN_MODELS"], env["INFERLEARN_BACKEND"] = str(models_dir()), settings().backend
     args = ["--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]

@@ -23,6 +23,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
+from inferlearn.config import settings
 from inferlearn.course import sandbox
 from inferlearn.course.limits import TEXT_MIMETYPES
 
@@ -34,7 +35,7 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def sandbox_spec(self) -> sandbox.Spec:
         """The grader's sandbox settings (from ``INFERLEARN_SANDBOX``)."""
-        return sandbox.Spec.from_env(os.environ.get(sandbox.ENV_VAR) or "{}")
+        return sandbox.Spec.from_env(settings().sandbox or "{}")
 
     async def _async_pre_start_kernel(self, **kw: Any):  # type: ignore[override]
         """A private run folder for the connection file and the sockets, then the usual start."""
@@ -80,7 +81,7 @@ class SandboxExecute(Execute):
     """nbgrader's ``Execute``; in the sandbox when ``INFERLEARN_SANDBOX`` is set."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if os.environ.get(sandbox.ENV_VAR):
+        if settings().sandbox:
             kwargs["kernel_manager_class"] = SandboxKernelManager
         super().__init__(*args, **kwargs)
 

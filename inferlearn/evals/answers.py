@@ -3,7 +3,7 @@
 ``python -m inferlearn.evals.answers --n 60 --out data/labels/model_answers.jsonl`` answers a
 seeded sample of golden questions with ``inferlearn.rag.answer.grounded_answer`` over BM25's top
 chunks and writes one JSON line per answer (question id, answer, context chunk ids, model, time).
-Introduced in ``phase3_eval/04_llm_as_judge`` (where the labels come from).
+Library only: it made the answers that ``phase3_eval/04_llm_as_judge``'s labels judge.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A BEIR folder holds ``corpus.jsonl`` (or ``corpus.part-*.jsonl``, concatenated i
 with ``{"_id", "title", "text"}``, ``queries.jsonl`` (or ``queries.<split>.jsonl``) with
 ``{"_id", "text"}`` and ``qrels/<split>.tsv`` (``query-id corpus-id score``, with a header).
 The course golden set (``inferlearn.evals.golden.load_golden``) comes in the same shape.
-Introduced in ``phase2_rag/03_hybrid_search_and_reranking``.
+Library only (``inferlearn eval retrieval``, ``benchmarks/bench_retrieval.py``).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _check_row(row: object, path: Path, number: int, kind: str) -> None:
         raise ValueError(f"{path}: queries record {number} has no '_id'")
 
 
-def load_corpus(folder: str | Path) -> list[Passage]:
+def load_beir_corpus(folder: str | Path) -> list[Passage]:
     """Passages of a BEIR corpus; the title goes in ``metadata['title']``."""
     passages = []
     seen: set[str] = set()
@@ -134,4 +134,4 @@ def load_beir(folder: str | Path, split: str = "test") -> RetrievalDataset:
                       f"skipped (first: {missing[0]!r})", stacklevel=2)
         qrels = {q: rel for q, rel in qrels.items() if q in texts}
     queries = {q: texts[q] for q in qrels}
-    return RetrievalDataset(folder.name, split, load_corpus(folder), queries, qrels)
+    return RetrievalDataset(folder.name, split, load_beir_corpus(folder), queries, qrels)

@@ -1,8 +1,7 @@
 """Scoring a classifier and choosing between candidates.
 
-``accuracy_and_confusion`` and ``per_class_report`` are introduced in
-``phase1_llm_api/03_prompt_engineering``; ``pareto_frontier`` and ``choose_model`` in
-``phase1_llm_api/04_model_selection_and_costs``.
+Introduced in ``phase1_llm_api/03_prompt_engineering`` (``accuracy_and_confusion``,
+``per_class_report``); ``pareto_frontier`` and ``choose_model`` say where they come in.
 
 A *candidate* (for the last two) is a mapping with at least ``name``, ``accuracy`` (0-1) and
 ``cost_per_1k`` (USD per 1,000 requests); ``p50_ms`` / ``p95_ms`` are used when present.
@@ -105,6 +104,7 @@ def pareto_frontier(results: Sequence[Mapping]) -> list[Mapping]:
     strictly better in one), sorted by cost, then by accuracy descending, then name.
 
     Two candidates with identical cost and accuracy are both kept: neither dominates.
+    Introduced in ``phase1_llm_api/04_model_selection_and_costs``.
     """
     frontier = [r for r in results if not any(_dominates(o, r) for o in results if o is not r)]
     return sorted(frontier, key=lambda r: (r["cost_per_1k"], -r["accuracy"], str(r["name"])))
@@ -115,6 +115,7 @@ def choose_model(results: Sequence[Mapping], max_cost: float, min_accuracy: floa
     """The most accurate candidate with ``cost_per_1k <= max_cost`` and
     ``accuracy >= min_accuracy`` (and ``p95_ms <= max_p95_ms`` if given); ties go to the
     cheaper, then the faster p95, then the name. None when no candidate meets the constraints.
+    Introduced in ``phase1_llm_api/04_model_selection_and_costs``.
     """
     fits = [r for r in results
             if r["cost_per_1k"] <= max_cost and r["accuracy"] >= min_accuracy

@@ -34,7 +34,7 @@ from inferlearn.rag.answer import is_abstention
 from inferlearn.rag.corpus import Doc, docs_by_id, normalize_space
 
 TYPES = ("factoid", "multi_hop", "numeric_table", "version_sensitive", "unanswerable", "adversarial")
-SPLITS = ("dev", "test")
+GOLDEN_SPLITS = ("dev", "test")
 MIN_EVIDENCE_CHARS = 8
 
 
@@ -63,8 +63,8 @@ def golden_path() -> Path:
 
 
 def _check_split(split: str | None) -> None:
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"split {split!r} is not one of {', '.join(SPLITS)} (or None for all)")
+    if split is not None and split not in GOLDEN_SPLITS:
+        raise ValueError(f"split {split!r} is not one of {', '.join(GOLDEN_SPLITS)} (or None for all)")
 
 
 def _read_lines(path: Path) -> list[tuple[int, Any]]:
@@ -97,6 +97,7 @@ def load_golden(split: str | None = None, path: str | Path | None = None) -> lis
     Raises ValueError listing every line that is not valid JSON or does not fit the schema;
     run ``validate_golden`` to check the items against the corpus. For retrieval metrics use
     ``golden_for_retrieval(split)``.
+    Introduced in ``phase2_rag/03_hybrid_search_and_reranking``.
     """
     _check_split(split)
     path = Path(path) if path is not None else golden_path()
@@ -321,7 +322,7 @@ def export_beir(folder: str | Path, level: str = "doc", path: str | Path | None 
         for qid, text in everything.queries.items():
             out.write(json.dumps({"_id": qid, "text": text}, ensure_ascii=False) + "\n")
     splits = {i["id"]: i["split"] for i in load_golden(None, path)}
-    for split in SPLITS:
+    for split in GOLDEN_SPLITS:
         with open(folder / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as out:
             out.write("query-id\tcorpus-id\tscore\n")
             for qid, rels in everything.qrels.items():

@@ -51,7 +51,8 @@ def labels_dir() -> Path:
 
 
 def load_labels(split: str | None = None, path: str | Path | None = None) -> list[dict[str, Any]]:
-    """The labelled answers (``dev``, ``test`` or both), each with its context texts added."""
+    """The labelled answers (``dev``, ``test`` or both), each with its context texts added.
+    Introduced in ``phase3_eval/03_generation_metrics``."""
     if split not in (None, "dev", "test"):
         raise ValueError(f"split must be 'dev', 'test' or None, not {split!r}")
     path = Path(path) if path else labels_dir() / "labels.jsonl"
@@ -62,7 +63,8 @@ def load_labels(split: str | None = None, path: str | Path | None = None) -> lis
 
 
 def judge_items(labels: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Labelled rows as judge / generation-metric items (question, contexts, reference, anchors)."""
+    """Labelled rows as judge / generation-metric items (question, contexts, reference, anchors).
+    Introduced in ``phase3_eval/03_generation_metrics``."""
     _, by_id = context_chunks()
     golden = {g["id"]: g for g in load_golden()}
     return [{"id": r["id"], "question": golden[r["question_id"]]["question"], "answer": r["answer"],

@@ -12,7 +12,8 @@ Names follow trec_eval where it has one (``ndcg_cut_10``, ``P_10``, ``recall_10`
 ``ndcg``. nDCG gains are the relevance values (linear, as trec_eval's ``ndcg_cut``);
 ``ndcg_burges`` uses 2^rel - 1. Every query in ``qrels`` is scored (a query the run misses
 scores 0, as ``trec_eval -c``); run queries without judgements are ignored.
-Introduced in ``phase2_rag/03_hybrid_search_and_reranking``; statistics in ``phase3_eval``.
+Introduced in ``phase2_rag/01_ingestion_and_chunking``; the statistics in
+``phase3_eval/02_retrieval_metrics_with_uncertainty``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ Qrels = Mapping[str, Mapping[str, int]]
 
 def ranked_ids(results: Mapping[str, float] | Sequence[Any]) -> list[str]:
     """Doc ids in trec_eval order. A dict (or a list of ``(id, score)`` pairs) is sorted by
-    score descending, ties by doc id descending; a list of ids is taken as already ranked."""
+    score descending, ties by doc id descending; a list of ids is taken as already ranked.
+    Introduced in ``phase3_eval/02_retrieval_metrics_with_uncertainty``."""
     if isinstance(results, Mapping):
         pairs = list(results.items())
     elif all(isinstance(r, str) for r in results):
@@ -113,7 +115,8 @@ def dcg(rels: Mapping[str, int], ranking: list[str], k: int | None = None, gain:
 
 
 def ndcg(rels: Mapping[str, int], ranking: list[str], k: int | None = None, gain: str = "linear") -> float:
-    """DCG over the ideal DCG of all judged-relevant docs (trec_eval ``ndcg_cut``/``ndcg``)."""
+    """DCG over the ideal DCG of all judged-relevant docs (trec_eval ``ndcg_cut``/``ndcg``).
+    Introduced in ``phase3_eval/02_retrieval_metrics_with_uncertainty``."""
     ideal_order = sorted((r for r in rels.values() if r > 0), reverse=True)
     ideal = sum(_gain(r, gain) / math.log2(rank + 1) for rank, r in enumerate(_cut(ideal_order, k), 1))
     return dcg(rels, ranking, k, gain) / ideal if ideal > 0 else 0.0
@@ -266,7 +269,8 @@ def _bootstrap_means(values: np.ndarray, n_resamples: int, rng: np.random.Genera
 
 def bootstrap_ci(values: Mapping[str, float] | Sequence[float], confidence: float = 0.95,
                  n_resamples: int = 10_000, seed: int = 0) -> ConfidenceInterval:
-    """Mean of per-query ``values`` with a percentile bootstrap interval (queries resampled)."""
+    """Mean of per-query ``values`` with a percentile bootstrap interval (queries resampled).
+    Introduced in ``phase3_eval/02_retrieval_metrics_with_uncertainty``."""
     _check_resampling(confidence, n_resamples)
     array = _values(values)
     means = _bootstrap_means(array, n_resamples, np.random.default_rng(seed))
@@ -281,6 +285,7 @@ def paired_comparison(a: Mapping[str, float], b: Mapping[str, float], confidence
 
     The interval is a bootstrap of the mean difference; ``p_value`` is a two-sided paired
     randomisation (sign-flip) test of "no difference". Both need the same query ids.
+    Introduced in ``phase3_eval/02_retrieval_metrics_with_uncertainty``.
     """
     _check_resampling(confidence, n_resamples)
     if set(a) != set(b):

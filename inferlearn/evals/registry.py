@@ -75,10 +75,9 @@ def git_sha(folder: str | Path | None = None) -> str | None:
 
 def default_path() -> Path:
     """``INFERLEARN_REGISTRY``, else ``runs.sqlite3`` in the inferlearn cache folder."""
-    from inferlearn.config import cache_dir, setting
+    from inferlearn.config import cache_dir, settings
 
-    path = setting("INFERLEARN_REGISTRY")
-    return Path(path).expanduser() if path else cache_dir() / "runs.sqlite3"
+    return settings().registry or cache_dir() / "runs.sqlite3"
 
 
 @dataclass

@@ -5,21 +5,23 @@
     print(format_table([report]))
 
 This is what ``inferlearn eval retrieval`` and ``benchmarks/bench_retrieval.py`` run.
-Introduced in ``phase2_rag/03_hybrid_search_and_reranking``.
+Introduced in ``phase3_eval/02_retrieval_metrics_with_uncertainty``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from inferlearn.evals.beir import RetrievalDataset, load_beir
+from inferlearn.evals.compare import page_ranking
+from inferlearn.evals.golden import golden_for_retrieval
 from inferlearn.evals.metrics import evaluate, mean_scores, parse_metric
-from inferlearn.rag.passages import Hit, as_passages, check_k
+from inferlearn.latency import latency_summary
+from inferlearn.rag.chunking import chunk_docs
+from inferlearn.rag.corpus import load_corpus
+from inferlearn.rag.passages import as_passages, check_k
 
 GOLDEN_UNITS = ("chunks", "pages", "sections")
 
@@ -40,17 +42,10 @@ def load_golden_dataset(split: str, unit: str = "chunks") -> RetrievalDataset:
     """
     if unit not in GOLDEN_UNITS:
         raise ValueError(f"golden unit ({unit!r}) must be one of {', '.join(GOLDEN_UNITS)}")
-    try:
-        from inferlearn.evals.golden import golden_for_retrieval
-    except ImportError as exc:
-        raise RuntimeError(f"the golden set loader is not available ({exc})") from None
     if unit == "sections":
         return golden_for_retrieval(split, level="section")
     dataset = golden_for_retrieval(split, level="doc")
     if unit == "chunks":
-        from inferlearn.rag.chunking import chunk_docs
-        from inferlearn.rag.corpus import load_corpus
-
         dataset.passages = as_passages(chunk_docs(load_corpus(), "headings"))
         dataset.name = "golden-chunks"
     return dataset
@@ -65,26 +60,9 @@ def _doc_of(dataset: RetrievalDataset) -> dict[str, str] | None:
     return mapping or None
 
 
-def collapse_to_docs(hits: list[Hit], doc_of: Mapping[str, str]) -> list[Hit]:
-    """Chunk hits -> document hits: each document at its best chunk's rank and score."""
-    seen: dict[str, Hit] = {}
-    for hit in hits:
-        doc = doc_of.get(hit.id, hit.id)
-        if doc not in seen:
-            seen[doc] = Hit(doc, hit.score)
-    return list(seen.values())
-
-
 def metric_names(k: int, extra: tuple[str, ...] = ()) -> list[str]:
     """The metrics every report holds: nDCG@10, recall@k, MRR@10, P@k, then ``extra``."""
     return list(dict.fromkeys(["ndcg@10", f"recall@{k}", "mrr@10", f"P@{k}", *extra]))
-
-
-def _percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"p50": 0.0, "p95": 0.0, "mean": 0.0}
-    p50, p95 = np.percentile(values, [50, 95])
-    return {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "mean": round(float(np.mean(values)), 3)}
 
 
 def evaluate_retrieval(dataset: RetrievalDataset, pipeline: str = "bm25", k: int = 10,
@@ -123,8 +101,8 @@ def evaluate_retrieval(dataset: RetrievalDataset, pipeline: str = "bm25", k: int
         latencies.append((time.perf_counter() - tick) * 1000)
         for stage, ms in result.timings.items():
             stages.setdefault(stage, []).append(ms)
-        hits = collapse_to_docs(result.hits, doc_of) if doc_of else result.hits
-        run[qid] = {h.id: len(hits) - rank for rank, h in enumerate(hits)}  # rank order, no ties
+        ranked = page_ranking(result.hits, doc_of)
+        run[qid] = {doc: len(ranked) - rank for rank, doc in enumerate(ranked)}  # rank order, no ties
     qrels = {q: dataset.qrels[q] for q in query_ids}
     per_query = evaluate(qrels, run, names)
     embedder_used = getattr(built, "embedder", None)
@@ -133,8 +111,8 @@ def evaluate_retrieval(dataset: RetrievalDataset, pipeline: str = "bm25", k: int
         "description": getattr(getattr(built, "config", None), "description", ""),
         "k": k, "queries": len(query_ids), "passages": len(dataset.passages),
         "metrics": {name: round(value, 4) for name, value in mean_scores(per_query).items()},
-        "latency_ms": _percentiles(latencies),
-        "stage_ms": {stage: _percentiles(v) for stage, v in stages.items()},
+        "latency_ms": latency_summary(latencies),
+        "stage_ms": {stage: latency_summary(v) for stage, v in stages.items()},
         "build_seconds": round(build_seconds, 3),
         "build_stage_seconds": {s: round(ms / 1000, 3) for s, ms in getattr(built, "build_timings", {}).items()},
         "ingest_passages_per_s": round(len(dataset.passages) / build_seconds, 1) if build_seconds > 0 else None,

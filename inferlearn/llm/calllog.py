@@ -157,7 +157,7 @@ class CallLog:
 def summarise_calls(records: list[dict] | pd.DataFrame) -> dict[str, float]:
     """Calls, error rate, p50/p95 latency (ms), mean tokens and cost per 1,000 calls (USD).
 
-    Introduced in ``phase1_llm_api/04_model_selection_and_costs``.
+    Library only.
     """
     frame = pd.DataFrame(records)
     if frame.empty:

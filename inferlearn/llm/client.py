@@ -19,7 +19,7 @@ import os
 
 import openai
 
-from inferlearn.config import backend, setting
+from inferlearn.config import backend, secret, settings
 from inferlearn.llm.models import LOCAL_COURSE_MODEL, LOCAL_EMBEDDING_MODEL, LOCAL_FAST_MODEL
 from inferlearn.llm.spend import with_spend_cap
 from inferlearn.server.daemon import ensure_server
@@ -40,20 +40,20 @@ def get_client(backend_name: str | None = None, **kwargs) -> openai.OpenAI:
     name = backend_name or backend()
     kwargs = with_spend_cap(name, kwargs)  # INFERLEARN_MAX_SPEND_USD: refuse calls past the cap
     if name == "local":
-        key = setting("INFERLEARN_SERVER_API_KEY", LOCAL_KEY)
+        key = secret(settings().server_api_key, LOCAL_KEY)
         return openai.OpenAI(base_url=local_base_url(), api_key=key, **kwargs)
     if name == "openai":
-        key = setting("OPENAI_API_KEY")
+        key = secret(settings().openai_api_key)
         if not key:
             raise RuntimeError("INFERLEARN_BACKEND=openai needs OPENAI_API_KEY (in the environment "
                                "or a .env file); unset INFERLEARN_BACKEND to use the local model")
         return openai.OpenAI(api_key=key, **kwargs)
     if name == "compatible":
-        url = setting("OPENAI_BASE_URL")
+        url = settings().openai_base_url
         if not url:
             raise RuntimeError("INFERLEARN_BACKEND=compatible needs OPENAI_BASE_URL, e.g. "
                                "http://localhost:11434/v1 for Ollama")
-        return openai.OpenAI(base_url=url, api_key=setting("OPENAI_API_KEY", "not-needed"), **kwargs)
+        return openai.OpenAI(base_url=url, api_key=secret(settings().openai_api_key, "not-needed"), **kwargs)
     raise ValueError(f"unknown backend {name!r}; use local, openai or compatible")
 
 
@@ -63,7 +63,7 @@ def default_model(backend_name: str | None = None) -> str:
     On ``local``: the course model, or the fast model while nbgrader grades (``NBGRADER_EXECUTION``).
     """
     name = backend_name or backend()
-    chosen = setting("INFERLEARN_MODEL")
+    chosen = settings().model
     if chosen:
         return chosen
     if name == "local":
@@ -76,7 +76,7 @@ def default_model(backend_name: str | None = None) -> str:
 
 def default_embedding_model(backend_name: str | None = None) -> str:
     """The embedding model to use: ``INFERLEARN_EMBEDDING_MODEL`` or the backend's default."""
-    chosen = setting("INFERLEARN_EMBEDDING_MODEL")
+    chosen = settings().embedding_model
     if chosen:
         return chosen
     return OPENAI_DEFAULT_EMBEDDING if (backend_name or backend()) == "openai" else LOCAL_EMBEDDING_MODEL

@@ -1,4 +1,4 @@
-"""A learner's spend cap on paid backends. Introduced in ``notebooks/00_start_here``.
+"""A learner's spend cap on paid backends (``notebooks/00_start_here`` explains it). Library only.
 
 ``INFERLEARN_MAX_SPEND_USD`` caps what every client from ``get_client()`` may spend, summed over
 all calls, kernels and notebooks: default $2 on the ``openai`` backend, no cap on ``local``
@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import openai
 
-from inferlearn.config import cache_dir, setting
+from inferlearn.config import cache_dir, settings
 from inferlearn.llm.models import get_model_info, usage_cost
 
 DEFAULT_CAP_USD = {"openai": 2.0}
@@ -66,7 +66,7 @@ def spend_cap(backend_name: str) -> float | None:
     """The cap in USD for a backend: ``INFERLEARN_MAX_SPEND_USD``, else the backend's default."""
     if backend_name.startswith("local"):  # the embedded server: free, never capped
         return None
-    raw = setting("INFERLEARN_MAX_SPEND_USD")
+    raw = settings().max_spend_usd
     if raw is None:
         return DEFAULT_CAP_USD.get(backend_name)
     if raw.lower() in ("off", "none"):

@@ -26,11 +26,13 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from tqdm.auto import tqdm
+
+from inferlearn.larkspur import Currency, Product, Severity
 
 MODES = ("text", "json_object", "json_schema")
 DEFAULT_INSTRUCTIONS = "Extract the requested fields from the user's message."
@@ -294,9 +296,6 @@ def validity_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 # -- tool #1: the Larkspur ticket field extractor -----------------------------------------------
 
-Product = Literal["streams", "queues", "connect", "console", "sdk", "billing", "platform"]
-Severity = Literal["sev1", "sev2", "sev3", "sev4"]
-Currency = Literal["USD", "EUR", "GBP", "CAD", "INR"]
 EMAIL_PATTERN = r'^[^@ "]{1,32}@[^@ "]{1,32}$'  # bounded, so constrained decoding always ends
 
 TICKET_INSTRUCTIONS = (

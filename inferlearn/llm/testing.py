@@ -10,6 +10,7 @@ A script item is one reply: a string (the assistant's text, valid JSON or not), 
 ``tool_call(name, arguments)``, a list of them (parallel tool calls in one reply), an exception instance to raise (``rate_limit_error()``,
 ``timeout_error()``, ``server_error()``), a ready ``ChatCompletion``, or a callable
 ``(call_kwargs) -> item``. Usage is counted as whitespace-separated words, a stand-in for tokens.
+Introduced in ``phase1_llm_api/02_structured_outputs``.
 """
 
 from __future__ import annotations

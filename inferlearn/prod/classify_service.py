@@ -1,7 +1,7 @@
 """Tool 3: a ticket-routing endpoint that records what every request cost.
 
-Introduced in ``phase1_llm_api/04_model_selection_and_costs`` (the LLM router itself in
-``03_prompt_engineering``). Two classifiers share one interface, ``classify(text, subject)``:
+Introduced in ``phase1_llm_api/03_prompt_engineering`` (the LLM router); the endpoint and the
+baseline in ``phase1_llm_api/04_model_selection_and_costs``. Two classifiers share one interface, ``classify(text, subject)``:
 
 - ``LLMClassifier``: a versioned prompt + a chat model, output constrained to the team names by a
   JSON schema, every call logged with ``CallLog``;
@@ -29,10 +29,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 
+from inferlearn.larkspur import TEAMS
 from inferlearn.llm.calllog import CallLog, call_cost
 from inferlearn.prompts import Prompt
-
-TEAMS = ("billing", "technical", "account", "security", "sales", "legal")
 
 
 def ticket_text(text: str, subject: str | None = None) -> str:
@@ -48,7 +47,8 @@ def route_response_format(labels: tuple[str, ...] = TEAMS) -> dict:
 
 
 class ClassificationError(RuntimeError):
-    """The model answered, but not with one of the labels."""
+    """The model answered, but not with one of the labels.
+    Introduced in ``phase4_production/06_prompt_releases_and_monitoring``."""
 
 
 class Classification(BaseModel):
@@ -83,7 +83,7 @@ def parse_team(content: str | None, labels: tuple[str, ...] = TEAMS) -> str:
 @dataclass
 class LLMClassifier:
     """Route tickets with a versioned prompt and a chat model (``examples`` fills a few-shot
-    prompt's ``{{ examples }}``)."""
+    prompt's ``{{ examples }}``). Introduced in ``phase1_llm_api/04_model_selection_and_costs``."""
 
     client: Any
     model: str
@@ -118,7 +118,8 @@ class LLMClassifier:
 
 @dataclass
 class SklearnClassifier:
-    """Route tickets with a fitted scikit-learn pipeline that takes raw text."""
+    """Route tickets with a fitted scikit-learn pipeline that takes raw text.
+    Introduced in ``phase1_llm_api/04_model_selection_and_costs``."""
 
     pipeline: Any
     name: str = "tfidf-logreg"
@@ -132,7 +133,8 @@ class SklearnClassifier:
 
 
 def train_baseline(texts: list[str], labels: list[str], seed: int = 0) -> SklearnClassifier:
-    """TF-IDF (words and bigrams) + logistic regression with balanced class weights."""
+    """TF-IDF (words and bigrams) + logistic regression with balanced class weights.
+    Introduced in ``phase1_llm_api/04_model_selection_and_costs``."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -197,7 +199,8 @@ def _error(status: int, kind: str, message: str) -> JSONResponse:
 
 
 def create_app(classifier: Classifier) -> FastAPI:
-    """The classification service: ``POST /v1/classify``, ``GET /v1/costs``, ``GET /health``."""
+    """The classification service: ``POST /v1/classify``, ``GET /v1/costs``, ``GET /health``.
+    Introduced in ``phase1_llm_api/04_model_selection_and_costs``."""
     app = FastAPI(title="Larkspur ticket router", version="1.0.0")
     app.state.ledger = CostLedger()
 

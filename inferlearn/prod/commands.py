@@ -52,15 +52,15 @@ def default_classifier() -> Any:
 def _app(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from inferlearn.config import setting
+    from inferlearn.config import settings
     from inferlearn.llm import default_model, get_client
     from inferlearn.prod.service import ServiceSettings, create_app
 
-    keys = parse_keys(args.key or [setting("INFERLEARN_APP_KEYS") or ""])
+    keys = parse_keys(args.key or [settings().app_keys or ""])
     if not keys:
         raise ValueError("no API keys: pass --key KEY=CLIENT (or set INFERLEARN_APP_KEYS)")
-    settings = ServiceSettings(api_keys=keys, rate_per_s=args.rate, burst=args.burst,
-                               model=default_model(), chaos=args.chaos)
+    service = ServiceSettings(api_keys=keys, rate_per_s=args.rate, burst=args.burst,
+                              model=default_model(), chaos=args.chaos)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -68,7 +68,7 @@ def _app(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise RuntimeError(f"cannot listen on {args.host}:{args.port} ({exc.strerror}); choose another "
                            "--port, or --port 0 for any free one") from None
-    app = create_app(settings, retriever=default_retriever(args.pipeline), client=get_client(),
+    app = create_app(service, retriever=default_retriever(args.pipeline), client=get_client(),
                      classifier=default_classifier())
     port = sock.getsockname()[1]
     print(f"Larkspur assistant on http://{args.host}:{port} (docs: /docs; {len(keys)} key(s)); "

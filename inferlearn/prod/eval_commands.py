@@ -1,7 +1,7 @@
 """``inferlearn eval pii`` and ``inferlearn eval injection``: measure the phase 4 safety defences.
 
-Registered under the ``eval`` sub-command by ``inferlearn/evals/commands.py``. Introduced in
-``phase4_production/04_pii.ipynb`` and ``05_prompt_injection.ipynb``.
+Registered under the ``eval`` sub-command by ``inferlearn/evals/commands.py``. Library only
+(``phase4_production/04_pii`` and ``05_prompt_injection`` run the same measurements).
 """
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ def choose_threshold(labels: list[int], scores: np.ndarray, max_fpr: float = 0.1
 
 def train_detector(texts: list[str], labels: list[int], source: str, n_eval: int | None = None) -> Detector:
     """Cross-validate (5 folds), pick the threshold on the first ``n_eval`` rows' out-of-fold
-    scores, then fit on all rows; introduced in 05_prompt_injection."""
+    scores, then fit on all rows. Library only."""
     from sklearn.metrics import roc_auc_score
 
     if len(set(labels)) != 2 or min(labels.count(0), labels.count(1)) < 5:
@@ -181,7 +181,8 @@ def get_detector() -> Detector:
 
 
 def injection_score(text: str) -> float:
-    """Probability (0..1) that ``text`` carries a prompt injection; introduced in 05_prompt_injection."""
+    """Probability (0..1) that ``text`` carries a prompt injection.
+    Built by hand in ``phase4_production/05_prompt_injection``; this is the library's version."""
     if not isinstance(text, str):
         raise TypeError(f"injection_score() needs a str, got {type(text).__name__}")
     return float(get_detector().score([text])[0])

@@ -46,7 +46,7 @@ class CircuitOpen(RuntimeError):
 class Deadline:
     """A point in time the caller stops waiting at, passed down so no stage starts late work.
 
-    Introduced in ``phase4_production/02_resilience``.
+    Introduced in ``phase4_production/01_service_contract``.
     """
 
     seconds: float
@@ -81,7 +81,7 @@ def backoff_schedule(attempts: int, base: float = 0.1, cap: float = 2.0, jitter:
     """Waits before retries 1..attempts-1: ``min(cap, base * 2**i)``, times U(0, 1) with jitter.
 
     Full jitter (AWS's name) spreads clients that failed together so they do not retry together.
-    Introduced in ``phase4_production/02_resilience``.
+    Built by hand in ``phase4_production/02_resilience``; this is the library's version.
     """
     if not isinstance(attempts, int) or attempts < 1:
         raise ValueError(f"attempts ({attempts!r}) must be a whole number, at least 1")
@@ -174,7 +174,7 @@ class CircuitBreaker:
     """Closed -> open after ``failure_threshold`` consecutive failures -> half-open after
     ``reset_s`` (one trial call) -> closed on success, open again on failure. Thread-safe.
 
-    Introduced in ``phase4_production/02_resilience``.
+    Built by hand in ``phase4_production/02_resilience``; this is the library's version.
     """
 
     def __init__(self, failure_threshold: int = 5, reset_s: float = 30.0, name: str = "model",
@@ -315,7 +315,7 @@ def answer_with_fallback(call_llm: Callable[[float], Any], query: str, chunks: S
     ``call_llm(timeout_s)`` returns a ``GroundedAnswer``-like object (``.text``, ``.citations``,
     ``.abstained``, ``.usage``). It runs behind ``breaker`` with retries under ``deadline``; any
     failure drops to the next rung, recorded in ``errors``.
-    Introduced in ``phase4_production/02_resilience``.
+    Built by hand in ``phase4_production/02_resilience``; this is the library's version.
     """
     from inferlearn.rag.answer import ABSTAIN_ANSWER
 

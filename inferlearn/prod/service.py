@@ -16,7 +16,6 @@ service still answers from the top chunks, or abstains. Introduced in
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import queue
@@ -24,13 +23,15 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any, Literal
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from inferlearn.prod.classify_service import Classifier, ClassifyRequest, ClassifyResponse
@@ -39,90 +40,24 @@ from inferlearn.prod.resilience import (
     Deadline,
     DeadlineExceeded,
     LadderResult,
-    RetryPolicy,
     answer_with_fallback,
 )
+from inferlearn.prod.service_schema import (
+    ERRORS,
+    AnswerRequest,
+    AnswerResponse,
+    ErrorBody,
+    ErrorDetail,
+    ServiceError,
+    ServiceSettings,
+    error_response,
+)
+
+__all__ = ["AnswerRequest", "AnswerResponse", "ErrorBody", "RateLimiter", "ServiceError",
+           "ServiceSettings", "create_app", "error_response"]
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
-
-
-class ServiceSettings(BaseModel):
-    """Everything the service is configured with (``inferlearn app`` fills it from flags)."""
-
-    api_keys: dict[str, str] = Field(default_factory=dict, description="API key -> client name")
-    rate_per_s: float = Field(5.0, gt=0, description="requests per second per key, sustained")
-    burst: int = Field(10, ge=1, description="requests a key may send at once")
-    max_deadline_s: float = Field(30.0, gt=0)
-    model: str | None = None
-    max_tokens: int = Field(200, ge=1)
-    budget_tokens: int = Field(1000, ge=1, description="context budget in tokens")
-    retry: RetryPolicy = RetryPolicy()
-    breaker_failures: int = Field(5, ge=1)
-    breaker_reset_s: float = Field(30.0, gt=0)
-    chaos: str | None = Field(None, description="X-Inferlearn-Chaos header sent to the local model")
-    use_budget: bool = False  # inferlearn.prod.budgets, when that module exists
-    use_telemetry: bool = False  # inferlearn.prod.telemetry, when that module exists
-    use_pii: bool = False  # inferlearn.prod.pii: redact queries before the model sees them
-
-
-class ErrorDetail(BaseModel):
-    type: str = Field(description="invalid_request, authentication, rate_limit, budget, not_found, "
-                                  "unavailable")
-    code: str = Field(description="machine-readable, e.g. missing_api_key")
-    message: str = Field(description="what went wrong and what to do")
-
-
-class ErrorBody(BaseModel):
-    """The one error shape of every route."""
-
-    error: ErrorDetail
-
-
-class AnswerRequest(BaseModel):
-    """A question for the documentation assistant."""
-
-    query: str = Field(min_length=1, max_length=2000, description="the user's question")
-    k: int = Field(5, ge=1, le=20, description="chunks to retrieve")
-    deadline_ms: int = Field(5000, ge=50, le=60_000, description="the most the caller will wait")
-    stream: bool = Field(False, description="answer as server-sent events")
-
-    @field_validator("query")
-    @classmethod
-    def not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("query is blank; send a question")
-        return value
-
-
-class AnswerResponse(BaseModel):
-    """An answer, where it came from, and what it cost in time."""
-
-    request_id: str
-    answer: str
-    source: Literal["llm", "extractive", "abstain"] = Field(
-        description="llm; extractive (the model failed: quoted from the top chunks); abstain")
-    citations: list[str]
-    context_ids: list[str]
-    degraded: bool
-    errors: list[str] = Field(default_factory=list, description="why it degraded, if it did")
-    latency_ms: float
-    usage: dict[str, int] = Field(default_factory=dict)
-
-
-class ServiceError(Exception):
-    """An error answered in the error model."""
-
-    def __init__(self, status: int, type_: str, code: str, message: str,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.type, self.code, self.message, self.headers = status, type_, code, message, headers
-
-
-def error_response(status: int, type_: str, code: str, message: str,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    """A JSON response in the error model."""
-    body = ErrorBody(error=ErrorDetail(type=type_, code=code, message=message))
-    return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)
+router = APIRouter()
 
 
 class RateLimiter:
@@ -144,12 +79,6 @@ class RateLimiter:
                 return 0.0
             self._buckets[key] = (tokens, now)
             return (1 - tokens) / self.rate
-
-
-def _optional(module: str) -> Any | None:
-    """``inferlearn.prod.<module>`` when that module exists in this checkout, else None."""
-    name = f"inferlearn.prod.{module}"
-    return importlib.import_module(name) if importlib.util.find_spec(name) else None
 
 
 class Answerer:
@@ -234,9 +163,73 @@ def _install_error_handlers(app: FastAPI) -> None:
                               getattr(exc, "headers", None))
 
 
-ERRORS = {401: {"model": ErrorBody, "description": "no API key, or an unknown one"},
-          422: {"model": ErrorBody, "description": "the body does not match the schema"},
-          429: {"model": ErrorBody, "description": "rate limit (or daily budget); see Retry-After"}}
+def caller(request: Request) -> str:
+    """The API key of the request (401 without a known one, 429 over its rate); the key's client
+    name goes to ``request.state.client_name``."""
+    settings, limiter = request.app.state.settings, request.app.state.limiter
+    auth = request.headers.get("authorization", "")
+    key = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+    if not key:
+        raise ServiceError(401, "authentication", "missing_api_key",
+                           "no API key: send 'Authorization: Bearer <key>' (or X-API-Key)")
+    if key not in settings.api_keys:
+        raise ServiceError(401, "authentication", "invalid_api_key",
+                           f"API key ending '{key[-4:]}' is not known here; check the key you were issued")
+    wait = limiter.acquire(key)
+    if wait:
+        raise ServiceError(429, "rate_limit", "rate_limited",
+                           f"more than {settings.rate_per_s:g} requests/s for client "
+                           f"{settings.api_keys[key]!r}; retry after {math.ceil(wait)} s",
+                           {"Retry-After": str(math.ceil(wait))})
+    request.state.client_name = settings.api_keys[key]
+    return key
+
+
+@router.get("/healthz", tags=["ops"])
+def healthz() -> dict:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["ops"], responses={503: {"model": ErrorBody}})
+def readyz(request: Request):
+    """Readiness: the retriever is loaded. A degraded model (breaker open) is still ready:
+    the fallback answers."""
+    answerer = request.app.state.answerer
+    if answerer is None:
+        return error_response(503, "unavailable", "not_ready", "no retriever is loaded")
+    return {"status": "ready", "breaker": answerer.breaker.state,
+            "degraded": answerer.breaker.state != "closed"}
+
+
+@router.post("/v1/answer", response_model=AnswerResponse, tags=["assistant"],
+             responses={**ERRORS, 402: {"model": ErrorBody}, 503: {"model": ErrorBody},
+                        200: {"content": {"text/event-stream": {}}}})
+def answer(body: AnswerRequest, request: Request, key: str = Depends(caller)):
+    """A grounded answer with citations; degraded answers say so (``source``, ``errors``)."""
+    state = request.app.state
+    if state.answerer is None:
+        raise ServiceError(503, "unavailable", "not_ready", "no retriever is loaded; retry later")
+    query = state.pii.redact(body.query).text if state.pii is not None else body.query
+    deadline = Deadline(min(body.deadline_ms / 1000, state.settings.max_deadline_s))
+    rid, start = request.state.request_id, time.perf_counter()
+    reservation = _reserve(state.budget, key, state.settings)
+    run = partial(_answer, state, query, body.k, deadline, reservation, rid, start)
+    if body.stream:
+        return StreamingResponse(_sse(run, rid), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+    return run()
+
+
+@router.post("/v1/classify", response_model=ClassifyResponse, tags=["assistant"],
+             responses={**ERRORS, 503: {"model": ErrorBody}})
+def classify(body: ClassifyRequest, request: Request, key: str = Depends(caller)):
+    """Route a ticket to a team (phase 1's router)."""
+    classifier = request.app.state.classifier
+    if classifier is None:
+        raise ServiceError(503, "unavailable", "no_classifier", "no classifier is configured")
+    result = classifier.classify(body.text, body.subject)
+    return ClassifyResponse(request_id=request.state.request_id, **result.model_dump())
 
 
 def create_app(settings: ServiceSettings, retriever: Any = None, client: Any = None,
@@ -248,93 +241,40 @@ def create_app(settings: ServiceSettings, retriever: Any = None, client: Any = N
     """
     app = FastAPI(title="Larkspur assistant", version="1.0.0",
                   description="Grounded answers over the Larkspur docs and ticket routing.")
-    limiter = RateLimiter(settings.rate_per_s, settings.burst)
-    answerer = Answerer(retriever, client, settings.model or "", settings) if retriever is not None else None
-    telemetry = _optional("telemetry") if settings.use_telemetry else None
-    if budget is None and settings.use_budget and _optional("budgets") is not None:
-        budget = _optional("budgets").Budget()  # the lead's merge sets its limits
-    pii = _optional("pii") if settings.use_pii else None
-    app.state.answerer, app.state.settings, app.state.limiter = answerer, settings, limiter
+    telemetry = pii = None
+    if settings.use_telemetry:  # imported only when asked for: prometheus and the request log
+        from inferlearn.prod import telemetry
+    if settings.use_pii:  # imported only when asked for: presidio and spaCy take seconds to load
+        from inferlearn.prod import pii
+    state = app.state
+    state.settings, state.limiter = settings, RateLimiter(settings.rate_per_s, settings.burst)
+    state.answerer = Answerer(retriever, client, settings.model or "", settings) \
+        if retriever is not None else None
+    state.classifier, state.budget, state.pii = classifier, budget, pii
     _install_error_handlers(app)
+    app.include_router(router)
     if telemetry is not None:
         app.mount("/metrics", telemetry.metrics_app())
-
     app.add_middleware(RequestIdMiddleware, telemetry=telemetry)
-
-    def caller(request: Request) -> str:
-        """The client name of the request's API key (401 without one, 429 over its rate)."""
-        auth = request.headers.get("authorization", "")
-        key = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
-        if not key:
-            raise ServiceError(401, "authentication", "missing_api_key",
-                               "no API key: send 'Authorization: Bearer <key>' (or X-API-Key)")
-        if key not in settings.api_keys:
-            raise ServiceError(401, "authentication", "invalid_api_key",
-                               f"API key ending '{key[-4:]}' is not known here; check the key you were issued")
-        wait = limiter.acquire(key)
-        if wait:
-            raise ServiceError(429, "rate_limit", "rate_limited",
-                               f"more than {settings.rate_per_s:g} requests/s for client "
-                               f"{settings.api_keys[key]!r}; retry after {math.ceil(wait)} s",
-                               {"Retry-After": str(math.ceil(wait))})
-        request.state.client_name = settings.api_keys[key]
-        return key
-
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["ops"], responses={503: {"model": ErrorBody}})
-    def readyz():
-        """Readiness: the retriever is loaded. A degraded model (breaker open) is still ready:
-        the fallback answers."""
-        if answerer is None:
-            return error_response(503, "unavailable", "not_ready", "no retriever is loaded")
-        return {"status": "ready", "breaker": answerer.breaker.state,
-                "degraded": answerer.breaker.state != "closed"}
-
-    @app.post("/v1/answer", response_model=AnswerResponse, tags=["assistant"],
-              responses={**ERRORS, 402: {"model": ErrorBody}, 503: {"model": ErrorBody},
-                         200: {"content": {"text/event-stream": {}}}})
-    def answer(body: AnswerRequest, request: Request, key: str = Depends(caller)):
-        """A grounded answer with citations; degraded answers say so (``source``, ``errors``)."""
-        if answerer is None:
-            raise ServiceError(503, "unavailable", "not_ready", "no retriever is loaded; retry later")
-        query = pii.redact(body.query).text if pii is not None else body.query
-        deadline = Deadline(min(body.deadline_ms / 1000, settings.max_deadline_s))
-        rid, start = request.state.request_id, time.perf_counter()
-        reservation = _reserve(budget, key, settings)
-
-        def run(on_delta=None) -> AnswerResponse:
-            try:
-                result, ids = answerer.answer(query, body.k, deadline, on_delta)
-            except DeadlineExceeded as exc:
-                result, ids = LadderResult("", "abstain", errors=[str(exc)]), []
-            except BaseException:
-                _settle(budget, reservation, None, settings.model or "")
-                raise
-            _settle(budget, reservation, result, settings.model or "")
-            return AnswerResponse(request_id=rid, answer=result.text, source=result.source,
-                                  citations=result.citations, context_ids=ids, degraded=result.degraded,
-                                  errors=result.errors, latency_ms=(time.perf_counter() - start) * 1000,
-                                  usage=result.usage)
-
-        if body.stream:
-            return StreamingResponse(_sse(run, rid), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache"})
-        return run()
-
-    @app.post("/v1/classify", response_model=ClassifyResponse, tags=["assistant"],
-              responses={**ERRORS, 503: {"model": ErrorBody}})
-    def classify(body: ClassifyRequest, request: Request, key: str = Depends(caller)):
-        """Route a ticket to a team (phase 1's router)."""
-        if classifier is None:
-            raise ServiceError(503, "unavailable", "no_classifier", "no classifier is configured")
-        result = classifier.classify(body.text, body.subject)
-        return ClassifyResponse(request_id=request.state.request_id, **result.model_dump())
-
     return app
+
+
+def _answer(state: State, query: str, k: int, deadline: Deadline, reservation: Any, rid: str,
+            start: float, on_delta: Callable[[str], None] | None = None) -> AnswerResponse:
+    """Run the answerer's ladder and settle the budget reservation at what it used."""
+    model = state.settings.model or ""
+    try:
+        result, ids = state.answerer.answer(query, k, deadline, on_delta)
+    except DeadlineExceeded as exc:
+        result, ids = LadderResult("", "abstain", errors=[str(exc)]), []
+    except BaseException:
+        _settle(state.budget, reservation, None, model)
+        raise
+    _settle(state.budget, reservation, result, model)
+    return AnswerResponse(request_id=rid, answer=result.text, source=result.source,
+                          citations=result.citations, context_ids=ids, degraded=result.degraded,
+                          errors=result.errors, latency_ms=(time.perf_counter() - start) * 1000,
+                          usage=result.usage)
 
 
 def _reserve(budget: Any, key: str, settings: ServiceSettings) -> Any:

@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -90,9 +89,9 @@ def metrics_app(metrics: Metrics | None = None):
 
 def request_log_path() -> Path:
     """``INFERLEARN_REQUEST_LOG`` if set, else ``requests.jsonl`` in the runtime folder."""
-    from inferlearn.config import runtime_dir
+    from inferlearn.config import runtime_dir, settings
 
-    return Path(os.environ.get("INFERLEARN_REQUEST_LOG") or runtime_dir() / "requests.jsonl")
+    return settings().request_log or runtime_dir() / "requests.jsonl"
 
 
 def scrub_text(text: str) -> dict[str, Any]:

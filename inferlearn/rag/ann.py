@@ -33,34 +33,15 @@ from typing import Any
 
 import numpy as np
 
+from inferlearn.latency import latency_summary
 from inferlearn.rag.passages import check_k
-
-EF_CONSTRUCTION = 200
-
-
-def _matrix(matrix: Any, name: str = "matrix") -> np.ndarray:
-    array = np.asarray(matrix, dtype=np.float32)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be 2-d (one row per vector), got shape {array.shape}")
-    return array
-
-
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1; a row of zeros stays zero (similarity 0 to everything)."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms == 0, 1.0, norms)
-
-
-def cosine_scores(query_vec: Any, matrix: Any) -> np.ndarray:
-    """Cosine similarity of ``query_vec`` to every row of ``matrix`` (zero rows score 0)."""
-    matrix = _matrix(matrix)
-    query = np.asarray(query_vec, dtype=np.float32).reshape(-1)
-    if matrix.shape[1] != query.shape[0]:
-        raise ValueError(f"the query has {query.shape[0]} dimensions but the rows have {matrix.shape[1]}")
-    norm = float(np.linalg.norm(query))
-    if norm == 0:
-        raise ValueError("the query vector is all zeros: cosine similarity is undefined")
-    return _unit_rows(matrix) @ (query / norm)
+from inferlearn.rag.vectors import (
+    EF_CONSTRUCTION,
+    as_matrix,
+    chroma_client,
+    cosine_scores,
+    unit_rows,
+)
 
 
 def exact_top_k(query_vec: Any, matrix: Any, k: int) -> list[int]:
@@ -77,10 +58,10 @@ def exact_top_k(query_vec: Any, matrix: Any, k: int) -> list[int]:
 def exact_top_k_batch(queries: Any, matrix: Any, k: int) -> list[list[int]]:
     """``exact_top_k`` for every row of ``queries`` (one matrix product for all of them)."""
     check_k(k)
-    queries, matrix = _matrix(queries, "queries"), _matrix(matrix)
+    queries, matrix = as_matrix(queries, "queries"), as_matrix(matrix)
     if queries.shape[1] != matrix.shape[1]:
         raise ValueError(f"queries have {queries.shape[1]} dimensions but the rows have {matrix.shape[1]}")
-    scores = _unit_rows(queries) @ _unit_rows(matrix).T
+    scores = unit_rows(queries) @ unit_rows(matrix).T
     index = np.arange(matrix.shape[0])
     return [[int(i) for i in np.lexsort((index, -row))[:k]] for row in scores]
 
@@ -115,7 +96,7 @@ def timed_queries(search: Callable[[np.ndarray], list[Any]], queries: Any,
 
     The first ``warmup`` queries also run once untimed (first calls pay for lazy set-up).
     """
-    queries = _matrix(queries, "queries")
+    queries = as_matrix(queries, "queries")
     for vector in queries[:warmup]:
         search(vector)
     results, latencies = [], []
@@ -126,12 +107,9 @@ def timed_queries(search: Callable[[np.ndarray], list[Any]], queries: Any,
     return results, latencies
 
 
-def ephemeral_client():
-    """An in-memory chroma client with telemetry off."""
-    import chromadb
-    from chromadb.config import Settings
-
-    return chromadb.EphemeralClient(settings=Settings(anonymized_telemetry=False))
+def ephemeral_client() -> Any:
+    """An in-memory chroma client with telemetry off (``inferlearn.rag.vectors.chroma_client()``)."""
+    return chroma_client()
 
 
 def build_hnsw(client: Any, vectors: Any, m: int = 16, ef_search: int = 10,
@@ -143,7 +121,7 @@ def build_hnsw(client: Any, vectors: Any, m: int = 16, ef_search: int = 10,
     for label, value in (("m", m), ("ef_search", ef_search), ("ef_construction", ef_construction),
                          ("batch_size", batch_size)):
         check_k(value, label)
-    vectors = _matrix(vectors, "vectors")
+    vectors = as_matrix(vectors, "vectors")
     hnsw = {"space": "cosine", "ef_search": ef_search, "ef_construction": ef_construction,
             "max_neighbors": m}
     collection = client.create_collection(name or f"ann-{uuid.uuid4().hex[:12]}", embedding_function=None,
@@ -184,11 +162,6 @@ class SweepPoint:
         return asdict(self)
 
 
-def _percentiles(latencies: list[float]) -> tuple[float, float]:
-    p50, p95 = np.percentile(latencies, [50, 95])
-    return round(float(p50), 4), round(float(p95), 4)
-
-
 def blas_threads(threads: int | None):
     """A context that limits numpy's BLAS to ``threads`` (None: leave it alone).
 
@@ -209,7 +182,7 @@ def exact_point(vectors: Any, queries: Any, k: int = 10, threads: int | None = 1
 
     ``threads``: BLAS threads while timing (default 1, like one HNSW query; see ``blas_threads``).
     """
-    vectors = _unit_rows(_matrix(vectors, "vectors"))
+    vectors = unit_rows(as_matrix(vectors, "vectors"))
     check_k(k)
     k = min(k, len(vectors))
 
@@ -220,8 +193,8 @@ def exact_point(vectors: Any, queries: Any, k: int = 10, threads: int | None = 1
 
     with blas_threads(threads):
         _, latencies = timed_queries(search, queries)
-    p50, p95 = _percentiles(latencies)
-    return {"recall": 1.0, "latency_ms_p50": p50, "latency_ms_p95": p95}
+    summary = latency_summary(latencies, digits=4)
+    return {"recall": 1.0, "latency_ms_p50": summary["p50"], "latency_ms_p95": summary["p95"]}
 
 
 def hnsw_sweep(vectors: Any, queries: Any, ef_values: Sequence[int], m_values: Sequence[int] = (16,),
@@ -232,7 +205,7 @@ def hnsw_sweep(vectors: Any, queries: Any, ef_values: Sequence[int], m_values: S
     check_k(k)
     if not ef_values or not m_values:
         raise ValueError("give at least one ef_search value and one M value")
-    vectors, queries = _matrix(vectors, "vectors"), _matrix(queries, "queries")
+    vectors, queries = as_matrix(vectors, "vectors"), as_matrix(queries, "queries")
     if len(vectors) == 0 or len(queries) == 0:
         raise ValueError(f"need vectors and queries, got {len(vectors)} vectors and {len(queries)} queries")
     exact = exact if exact is not None else exact_top_k_batch(queries, vectors, k)
@@ -247,7 +220,8 @@ def hnsw_sweep(vectors: Any, queries: Any, ef_values: Sequence[int], m_values: S
                 found, latencies = timed_queries(hnsw_search(collection, min(k, len(vectors))), queries)
             finally:
                 client.delete_collection(collection.name)
-            p50, p95 = _percentiles(latencies)
+            summary = latency_summary(latencies, digits=4)
             points.append(SweepPoint(m, ef, ef_construction, k, len(vectors), len(queries),
-                                     round(mean_ann_recall(found, exact), 4), p50, p95, round(build_s, 3)))
+                                     round(mean_ann_recall(found, exact), 4), summary["p50"],
+                                     summary["p95"], round(build_s, 3)))
     return points

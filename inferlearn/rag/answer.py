@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inferlearn.rag.passages import as_passage, check_query
+from inferlearn.rag.tokenizing import count_chunk_tokens
 
 ABSTAIN_ANSWER = "I don't know: none of the retrieved documents answers this question."
 SYSTEM_PROMPT = (
@@ -69,16 +70,14 @@ def as_retrieved(item: Any) -> Retrieved:
 
 
 def _word_count(text: str) -> int:
-    from inferlearn.rag.chunking import count_tokens
-
-    return count_tokens(text)
+    return count_chunk_tokens(text)
 
 
 def token_counter(model: str | None = None) -> Callable[[str], int]:
     """Counts tokens as ``model`` does when it is in the catalogue, else word tokens
     (``inferlearn.rag.chunking.WordTokenizer``, about 1.2 model tokens each)."""
     if model is not None:
-        from inferlearn.llm import count_tokens, get_model_info
+        from inferlearn.llm import count_tokens, get_model_info  # here: openai is slow to import
 
         try:
             get_model_info(model)

@@ -40,9 +40,13 @@ from inferlearn.rag.tokenizing import (  # noqa: F401 - re-exported: chunking's 
     MiniLMTokenizer,
     Tokenizer,
     WordTokenizer,
-    count_tokens,
+    count_chunk_tokens,
     get_tokenizer,
 )
+
+# The old name of count_chunk_tokens, kept because a learner's workspace copy of
+# phase2_rag/01_ingestion_and_chunking (never overwritten) imports it from here.
+count_tokens = count_chunk_tokens
 
 DEFAULT_SIZE = 200
 DEFAULT_OVERLAP = 40

@@ -35,8 +35,9 @@ from typing import Any
 
 import yaml
 
+from inferlearn.larkspur import PRODUCTS
+
 REQUIRED_FIELDS = ("id", "title", "product", "doc_type", "version", "updated", "audience")
-PRODUCTS = ("streams", "queues", "connect", "console", "sdk", "billing", "platform")
 METADATA_FIELDS = ("doc_id", "title", "product", "doc_type", "version", "updated", "audience")
 INTRO = "intro"
 
@@ -290,6 +291,7 @@ def load_corpus(folder: str | Path | None = None, products: Iterable[str] | None
 
     Raises ``CorpusError`` listing every bad page (missing fields, id unlike its file name,
     duplicate ids) rather than stopping at the first; ``products`` keeps only those products.
+    Introduced in ``phase1_llm_api/05_tool_use_loop``.
     """
     folder = Path(folder) if folder is not None else corpus_dir()
     if not folder.is_dir():

@@ -11,7 +11,7 @@ SQLite under the inferlearn cache folder, so a re-run embeds only what changed::
     store.upsert(passages)                         # idempotent: same ids, same count
 
 Queries are embedded fresh (not cached), so query latency measures real work.
-Introduced in ``phase2_rag/02_embeddings_and_vector_search``.
+Introduced in ``phase2_rag/01_ingestion_and_chunking``.
 """
 
 from __future__ import annotations
@@ -36,9 +36,8 @@ from inferlearn.rag.passages import (
     matches,
     passage_text,
 )
+from inferlearn.rag.vectors import EF_CONSTRUCTION, EF_SEARCH, chroma_client, unit_cosine_scores
 
-EF_SEARCH = 200
-EF_CONSTRUCTION = 200
 CACHE_BATCH = 256
 _COLLECTION_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
 
@@ -190,13 +189,6 @@ def _as_embedder(embedder: CachedEmbedder | Embedder | str | None) -> CachedEmbe
     return embedder if isinstance(embedder, CachedEmbedder) else CachedEmbedder(embedder)
 
 
-def cosine_scores(vectors: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    """Dot products of unit ``vectors`` (n, d) with one unit ``vector``. einsum, not BLAS: a
-    single query gains nothing from BLAS threads, and on a busy machine their wake-ups cost
-    tens of milliseconds at p95 (measured: 0.05 ms p50 but 14-24 ms p95 with ``@``)."""
-    return np.einsum("ij,j->i", vectors, np.asarray(vector, dtype=np.float32))
-
-
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     if k >= len(scores):
         return np.argsort(-scores, kind="stable")
@@ -236,7 +228,7 @@ class ExactIndex:
         check_k(k)
         if not self.ids:
             return []
-        scores = cosine_scores(self.vectors, vector)
+        scores = unit_cosine_scores(vector, self.vectors)
         if where:
             keep = np.fromiter((matches(m, where) for m in self.metadata), dtype=bool, count=len(self.ids))
             scores = np.where(keep, scores, -np.inf)
@@ -252,7 +244,7 @@ class ExactIndex:
         if not ids:
             return []
         vector = self.embedder.embed_query(query)
-        return cosine_scores(self.vectors[[self._row[i] for i in ids]], vector).tolist()
+        return unit_cosine_scores(vector, self.vectors[[self._row[i] for i in ids]]).tolist()
 
 
 def _chroma_metadata(metadata: Mapping[str, Any]) -> dict | None:
@@ -298,16 +290,13 @@ class ChromaStore:
     def __init__(self, path: str | Path, collection: str = "passages",
                  embedder: CachedEmbedder | Embedder | str | None = None,
                  ef_search: int = EF_SEARCH, ef_construction: int = EF_CONSTRUCTION) -> None:
-        import chromadb
-        from chromadb.config import Settings
-
         check_k(ef_search, "ef_search")
         check_k(ef_construction, "ef_construction")
         if not isinstance(collection, str) or not _COLLECTION_NAME.match(collection):
             raise ValueError(f"collection name {collection!r} must be 3-512 letters, digits, '.', '_' or '-', "
                              "starting and ending with a letter or digit")
         self.embedder = _as_embedder(embedder)
-        self.client = chromadb.PersistentClient(str(path), settings=Settings(anonymized_telemetry=False))
+        self.client = chroma_client(path)
         hnsw = {"space": "cosine", "ef_search": ef_search, "ef_construction": ef_construction}
         self.collection = self.client.get_or_create_collection(
             collection, embedding_function=_embedding_function(self.embedder.model),

@@ -9,7 +9,7 @@ chroma's ``where``::
     {"version": {"$gte": 2}}                                 # $eq $ne $gt $gte $lt $lte $in $nin
     {"$and": [{"product": "billing"}, {"doc_type": {"$in": ["policy", "faq"]}}]}
 
-Introduced in ``phase2_rag/02_embeddings_and_vector_search``.
+Library only: every retriever of ``phase2_rag/`` returns these shapes.
 """
 
 from __future__ import annotations

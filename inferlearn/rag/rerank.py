@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from inferlearn.rag.passages import Hit, Passage, as_passages, check_k, check_query, passage_text
+from inferlearn.rag.vectors import unit_cosine_scores
 
 SYSTEM_PROMPT = ("You judge search results. Answer with one word: yes if the passage helps answer "
                  "the query, no if it does not.")
@@ -132,10 +133,8 @@ class DenseRescorer(Reranker):
     def score(self, query: str, passages: list[Passage]) -> list[float]:
         if not query.strip():
             return [0.0] * len(passages)
-        from inferlearn.rag.dense import cosine_scores
-
         vectors = self.embedder.embed([passage_text(p, self.use_title) for p in passages])
-        return cosine_scores(vectors, self.embedder.embed_query(query)).tolist()
+        return unit_cosine_scores(self.embedder.embed_query(query), vectors).tolist()
 
 
 class CrossEncoderReranker(Reranker):

@@ -57,6 +57,7 @@ class BM25Index:
 
     ``k1``/``b`` are the usual BM25 knobs (bm25s defaults 1.5 / 0.75); ``method`` is a
     bm25s scoring variant; ``use_title`` indexes ``metadata['title']`` with the text.
+    Introduced in ``phase1_llm_api/05_tool_use_loop``.
     """
 
     def __init__(self, k1: float = 1.2, b: float = 0.75, method: str = "lucene",

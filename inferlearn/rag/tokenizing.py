@@ -8,7 +8,8 @@ Pass ``tokenizer="minilm"`` (``MiniLMTokenizer``) to count exactly what the embe
 ``tokenizers.Tokenizer``, or any object with ``spans(text) -> [(start, end), ...]``. Chunk text
 is always a slice of the original text, so tables and code keep their formatting.
 
-Used by ``inferlearn.rag.chunking`` (which re-exports these names).
+Used by ``inferlearn.rag.chunking`` (which re-exports these names). Introduced in
+``phase2_rag/01_ingestion_and_chunking``.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def get_tokenizer(tokenizer: Any = None) -> Tokenizer:
                     "a tokenizers.Tokenizer or an object with spans(text)")
 
 
-def count_tokens(text: str, tokenizer: Any = None) -> int:
-    """Tokens in ``text`` as ``tokenizer`` counts them (default ``WordTokenizer``)."""
+def count_chunk_tokens(text: str, tokenizer: Any = None) -> int:
+    """Tokens in ``text`` as ``tokenizer`` counts them (default ``WordTokenizer``): chunk sizes.
+    (A model's own count, what it bills, is ``inferlearn.llm.count_tokens``.)
+    Introduced in ``phase2_rag/01_ingestion_and_chunking``."""
     return len(get_tokenizer(tokenizer).spans(text))

@@ -18,18 +18,19 @@ def _serve(args: argparse.Namespace) -> int:
         rec = daemon.running_server()
         print(json.dumps(rec) if rec else "no local server is running")
         return 0 if rec else 1
-    from inferlearn.config import int_setting, setting
+    from inferlearn.config import secret, settings
     from inferlearn.server.app import ServerSettings, create_app
     from inferlearn.server.chaos import parse_chaos
-    threads = args.threads if args.threads is not None else int_setting("INFERLEARN_LLM_THREADS")
-    settings = ServerSettings(
+    env = settings()
+    threads = args.threads if args.threads is not None else env.llm_threads
+    server = ServerSettings(
         model_path=args.model, n_ctx=args.ctx, n_threads=threads,
-        api_key=args.api_key or setting("INFERLEARN_SERVER_API_KEY"),
-        chaos=parse_chaos(args.chaos if args.chaos is not None else setting("INFERLEARN_CHAOS")),
+        api_key=args.api_key or secret(env.server_api_key),
+        chaos=parse_chaos(args.chaos if args.chaos is not None else env.chaos),
         max_queue=args.max_queue)
     idle = args.idle_timeout if args.idle_timeout is not None else (
         daemon.idle_timeout() if args.record else None)
-    daemon.serve_forever(create_app(settings), args.host, args.port, idle, args.record)
+    daemon.serve_forever(create_app(server), args.host, args.port, idle, args.record)
     return 0
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 from filelock import FileLock
 
-from inferlearn.config import runtime_dir, setting
+from inferlearn.config import runtime_dir, settings
 
 START_TIMEOUT_S = 120.0
 
@@ -170,8 +170,4 @@ def stop_server(timeout: float = 10.0) -> bool:
 
 def idle_timeout() -> float:
     """Seconds without a request before a detached server exits (``INFERLEARN_IDLE_TIMEOUT``)."""
-    raw = setting("INFERLEARN_IDLE_TIMEOUT", "900")
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"INFERLEARN_IDLE_TIMEOUT={raw!r} is not a number of seconds") from None
+    return settings().idle_timeout

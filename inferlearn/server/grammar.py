@@ -199,7 +199,7 @@ def schema_grammar(schema: dict, where: str = "response_format.json_schema.schem
     """A checked grammar that admits JSON documents valid for ``schema`` (keys in schema order);
     ``Compiled.dropped`` lists what it leaves to the caller's validator. ``probe`` (a
     ``GrammarProbe``) test-compiles it in a child process first.
-    Introduced in ``phase1_llm_api/02_structured_outputs``."""
+    Library only (the server side of ``phase1_llm_api/02_structured_outputs``)."""
     check_schema(schema, where)
     compiled = _compile(json.dumps(schema, sort_keys=False), where)
     if probe is not None:

@@ -167,7 +167,7 @@ def pattern_to_gbnf(pattern: str) -> str:
     """A GBNF expression for the JSON text of a string matching ``pattern`` (quotes excluded).
 
     Raises ``PatternUnsupported`` (a ``ValueError``) naming what is outside the subset.
-    Introduced in ``phase1_llm_api/02_structured_outputs``.
+    Library only (the server side of ``phase1_llm_api/02_structured_outputs``).
     """
     if not isinstance(pattern, str) or len(pattern) > 1000:
         raise PatternUnsupported("a pattern longer than 1000 characters")

@@ -5,13 +5,13 @@ generated patterns and schemas never take the server down (issues 11 and 16): 30
 from __future__ import annotations
 
 import json
-import os
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from inferlearn import config
 from inferlearn.llm.structured import EMAIL_PATTERN, TicketFields
 from inferlearn.server.grammar import MAX_COUNT, SchemaProblem, check_gbnf, schema_grammar
 from inferlearn.server.regex_gbnf import PatternUnsupported, pattern_to_gbnf
@@ -118,7 +118,7 @@ def test_generated_schemas_never_take_the_server_down(base_url):
     pid = httpx.get(root + "/health", timeout=30).json()["pid"]
     seen: dict[int, int] = {}
 
-    @settings(max_examples=int(os.environ.get("INFERLEARN_GRAMMAR_EXAMPLES", "40")), deadline=None,
+    @settings(max_examples=config.settings().grammar_examples, deadline=None,
               derandomize=True, database=None, suppress_health_check=list(HealthCheck))
     @given(schema=_SCHEMAS)
     def run(schema):

@@ -8,17 +8,17 @@ is ``INFERLEARN_FUZZ_EXAMPLES=120 pytest tests/llm/test_schemathesis.py``.
 
 from __future__ import annotations
 
-import os
-
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
+from inferlearn import config
+
 pytestmark = [pytest.mark.needs_models, pytest.mark.slow]
 
-EXAMPLES = int(os.environ.get("INFERLEARN_FUZZ_EXAMPLES", "25"))
+EXAMPLES = config.settings().fuzz_examples
 SENT: list[int] = []
 
 
