@@ -175,3 +175,22 @@ def test_place_names_used_as_ordinary_words_are_not_redacted():
 
     text = "Reading the invoice again, I see the export is still broken."
     assert not [text[s:e] for k, s, e in detect(text) if k == "LOCATION"]
+
+
+def test_resolve_spans_joins_address_parts_trims_an_overlapped_name_and_applies_the_threshold():
+    from inferlearn.prod.pii import resolve_spans
+
+    text = "Barbara Yudina Apt. 675, Aalborg"
+    scored = [("PERSON", 0, 18, 0.85), ("LOCATION", 15, 23, 0.9), ("LOCATION", 25, 32, 0.5),
+              ("URL", 0, 7, 0.1)]
+    assert resolve_spans(text, scored, 0.35) == [("PERSON", 0, 14), ("LOCATION", 15, 32)]
+    assert resolve_spans(text, scored, 0.95) == []
+
+
+@needs_spacy
+def test_unknown_names_are_redacted_but_company_names_with_a_legal_suffix_are_not_taken_for_people():
+    from inferlearn.prod.pii import detect, redact
+
+    assert "Wnukowska" not in redact("Please add Dragoslava Wnukowska as a beneficiary.").text
+    text = "The invoice from Quillfeather Ltd is overdue."
+    assert not [text[s:e] for k, s, e in detect(text) if k == "PERSON"]

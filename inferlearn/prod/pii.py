@@ -39,8 +39,9 @@ _STREET = (rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[A-Z][\w'.-]*\s+){{0,3}}{_STREET_WORDS
            rf"|\b[A-Z]{_STREET_SUFFIX}\s+\d{{1,5}}[A-Za-z]?\b")
 _WORD = r"[A-Z0-9][\w\u00c0-\u024f.'-]*"
 _HOUSE_NUMBERS = re.compile(r"(?<![\w-])\d{1,5}(?:[ \t]+\d{1,5})?[ \t]+$")
-_POSTCODE_AFTER = re.compile(r"[ \t]+\d{3,5}(?:-\d{3,4})?(?![\w-])")
-_ADDRESS_TAIL = re.compile(rf"(?:[ \t]*[,\n][ \t]*{_WORD}(?:[ \t]+{_WORD}){{0,3}}){{1,4}}")
+_POSTCODE_AFTER = re.compile(r"[ \t]*\n?[ \t]+\d{3,5}(?:-\d{3,4})?(?![\w-])")
+_ADDRESS_TAIL = re.compile(rf"(?:[ \t]*[,\n][ \t,]*\n?[ \t,]*{_WORD}(?:[ \t]+{_WORD}){{0,3}}){{1,4}}")
+_ADDRESS_GAP = re.compile(r"(?:[ \t]*[,\n][\s,]*)?")
 _UNIT = r"\b(?:Suite|Apt\.?|Unit|Box|Flat|PO Box|P\.O\. Box|Postbox)\s+\d{1,5}\b"
 # US military mail (PSC/Unit/CMR + Box, then APO/FPO/DPO and a ZIP) and numbered European streets
 # ("79367 Nybyvägen 65", "0269 Stensås terrasse 38": a number, one to three words, a number).
@@ -235,7 +236,22 @@ def resolve_spans(text: str, scored: list[tuple[str, int, int, float]],
             for i in overlapping:
                 k, s, e = kept[i]
                 kept[i] = (k, min(s, start), max(e, end))
-    return _extend_addresses(text, _merge_overlaps(sorted(kept, key=lambda s: s[1])))
+        elif (head := min(kept[i][1] for i in overlapping)) > start and text[start:head].strip():
+            kept.append((kind, start, start + len(text[start:head].rstrip())))  # the part before
+    return _join_address_lines(text, _extend_addresses(text, _merge_overlaps(sorted(kept, key=lambda s: s[1]))))
+
+
+def _join_address_lines(text: str, spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """A LOCATION followed, across a comma or a line break only, by a PERSON or LOCATION span is one
+    address: the NER model often takes a town on its own line for a person."""
+    out: list[tuple[str, int, int]] = []
+    for kind, start, end in spans:
+        if (out and out[-1][0] == "LOCATION" and kind in ("LOCATION", "PERSON")
+                and _ADDRESS_GAP.fullmatch(text, out[-1][2], start)):
+            out[-1] = ("LOCATION", out[-1][1], end)
+        else:
+            out.append((kind, start, end))
+    return out
 
 
 def _merge_overlaps(spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:

@@ -90,7 +90,10 @@ class PlaceRecognizer(EntityRecognizer):
 
 
 # spaCy entity labels whose proper nouns are not people (company, product and event names).
-_NOT_PEOPLE = {"ORG", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW", "LANGUAGE", "MONEY", "DATE", "TIME"}
+_NOT_PEOPLE = {"PRODUCT", "WORK_OF_ART", "EVENT", "LAW", "LANGUAGE", "MONEY", "DATE", "TIME"}
+# A run with one of these is a company ("Corvid Payments Ltd"); Larkspur is our own name.
+_COMPANY_WORDS = {"ltd", "inc", "llc", "gmbh", "ag", "bv", "b.v.", "kk", "pvt", "plc", "sa", "s.a.", "corp",
+                  "co", "oy", "ab", "srl", "spa", "limited", "larkspur"}
 _GREETINGS = {"sir", "madam", "dear", "hi", "hello", "hey", "thanks", "regards", "cheers", "team"}
 
 
@@ -127,7 +130,9 @@ class ProperNounRecognizer(EntityRecognizer):
                    and doc[j].text.lower() not in self.words):
                 j += 1
             label = j < len(doc) and doc[j].text == ":"  # "Account Manager:", a form field
-            if j > i and not label and not (j == i + 1 and len(doc[i].text) == 2):
+            after = [doc[j]] if j < len(doc) and doc[j].text[:1].isupper() else []
+            words = {t.text.lower() for t in [*doc[i:j], *after]}
+            if j > i and not label and not words & _COMPANY_WORDS and not (j == i + 1 and len(doc[i].text) == 2):
                 span = doc[i:j]
                 results.append(RecognizerResult("PERSON", span.start_char, span.end_char, self.score))
             i = max(j, i + 1)
