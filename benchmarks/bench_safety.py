@@ -1,7 +1,8 @@
 """Benchmark the phase 4 safety defences: PII redaction and prompt-injection detection.
 
 PII: token-level precision, recall and F2 per entity type on Presidio's synthetic set
-(``../shared/datasets/pii``; skipped with a message when absent) and on Larkspur's tickets, with
+(``../shared/datasets/pii``; skipped with a message when absent; scored as ``pii_eval`` says, with
+the dev/test template halves apart and a threshold sweep on the dev half) and on Larkspur's tickets, with
 false positives on the tickets' non-PII text and redaction latency per text. Injection: the
 detector's 5-fold cross-validated TPR/FPR/AUC on deepset's set (skipped when absent) at the
 shipped threshold, and its rates on Larkspur's tickets that were not used for training and on the
@@ -26,6 +27,26 @@ from pathlib import Path
 GOAL_TYPES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "ACCOUNT_ID")
 
 
+SWEEP = (0.2, 0.3, 0.35, 0.4, 0.5, 0.6)
+
+
+def _synthetic(rows: list[dict]) -> dict:
+    """The shipped detector on every row, and a threshold sweep on the dev templates only."""
+    from inferlearn.prod.pii import DEFAULT_THRESHOLD, resolve_spans, scored_spans
+    from inferlearn.prod.pii_eval import evaluate_pii, template_split
+
+    start = time.perf_counter()
+    raw = {row["text"]: scored_spans(row["text"]) for row in rows}  # one analyzer pass per text
+    seconds = round(time.perf_counter() - start, 1)
+    report = evaluate_pii(rows, detector=lambda text: resolve_spans(text, raw[text]))
+    report.update(threshold=DEFAULT_THRESHOLD, analyzer_seconds=seconds)
+    dev = [row for row in rows if template_split(row["template_id"]) == "dev"]
+    report["threshold_sweep_dev"] = [
+        {"threshold": t, **evaluate_pii(dev, detector=lambda text, t=t: resolve_spans(text, raw[text], t))["overall"]}
+        for t in SWEEP]
+    return report
+
+
 def _pii(quick: bool) -> dict:
     from inferlearn.data import data_dir, read_jsonl, shared_datasets_dir
     from inferlearn.prod.pii import detect
@@ -37,8 +58,7 @@ def _pii(quick: bool) -> dict:
     if path is None or not path.is_file():
         result["synthetic"] = {"skipped": "../shared/datasets/pii is absent (developers and CI have it)"}
     else:
-        rows = load_pii_dataset(path)[: 100 if quick else None]
-        result["synthetic"] = evaluate_pii(rows)
+        result["synthetic"] = _synthetic(load_pii_dataset(path)[: 100 if quick else None])
     tickets = read_jsonl(data_dir() / "tickets" / "tickets.jsonl")[: 40 if quick else None]
     result["tickets"] = evaluate_pii(tickets_as_pii_rows(tickets))
     recall = {k: result["tickets"]["per_type"].get(k, {}).get("recall") for k in GOAL_TYPES}
@@ -87,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     synth = report["pii"]["synthetic"]
     if "overall" in synth:
-        print(f"PII synthetic: F2 {synth['overall']['f2']:.3f} overall (goal 0.85)")
+        splits = ", ".join(f"{k} templates {v['overall']['f2']:.3f}" for k, v in synth["splits"].items())
+        print(f"PII synthetic: F2 {synth['overall']['f2']:.3f} overall, any PII type (goal 0.85; {splits}); "
+              f"types must agree {synth['overall_typed']['f2']:.3f}; strict {synth['strict']['f2']:.3f}")
     print("PII tickets recall:", report["pii"]["tickets"]["goal_recall_0.95"])
     cv = report["injection"]["cross_validation"]
     print(f"injection CV: TPR {cv['tpr']:.3f} FPR {cv['fpr']:.3f} AUC {cv['roc_auc']:.3f} (goal TPR >= 0.90 at FPR <= 0.10)")

@@ -12,7 +12,9 @@ from inferlearn.prod.pii import iban_valid, luhn_valid
 from inferlearn.prod.pii_eval import (
     evaluate_pii,
     f_beta,
+    is_skip_word,
     load_pii_dataset,
+    template_split,
     tickets_as_pii_rows,
     token_labels,
 )
@@ -57,13 +59,40 @@ def test_token_labels_and_f2():
 
 
 def test_evaluate_pii_scores_a_perfect_and_an_empty_detector():
-    rows = [{"text": "Call Ana on 555 0100", "spans": [("PERSON", 5, 8), ("PHONE_NUMBER", 12, 20)]}]
+    rows = [{"text": "Ring Ana on 555 0100", "spans": [("PERSON", 5, 8), ("PHONE_NUMBER", 12, 20)]}]
     perfect = evaluate_pii(rows, detector=lambda text: [("PERSON", 5, 8), ("PHONE_NUMBER", 12, 20)])
     assert perfect["overall"]["f2"] == 1.0 and perfect["non_pii_false_positive_tokens"] == 0
     empty = evaluate_pii(rows, detector=lambda text: [])
     assert empty["overall"]["recall"] == 0.0 and empty["overall"]["fn"] == 3
     noisy = evaluate_pii(rows, detector=lambda text: [("PERSON", 0, 8), ("PHONE_NUMBER", 12, 20)])
     assert noisy["per_type"]["PERSON"]["precision"] == 0.5 and noisy["non_pii_false_positive_tokens"] == 1
+
+
+def test_overall_counts_any_pii_type_while_per_type_needs_the_type_to_agree():
+    rows = [{"text": "Ring Ana Silva in Porto", "spans": [("PERSON", 5, 14), ("GPE", 18, 23)]}]
+    swapped = evaluate_pii(rows, detector=lambda text: [("LOCATION", 5, 14), ("PERSON", 18, 23)])
+    assert swapped["overall"]["f2"] == 1.0  # every PII token redacted, under the wrong label
+    assert swapped["overall_typed"]["tp"] == 0 and swapped["per_type"]["PERSON"]["recall"] == 0.0
+    assert swapped["strict"]["f2"] == 0.0
+
+
+def test_stop_words_and_punctuation_are_not_scored_but_count_as_flagged_non_pii():
+    rows = [{"text": "Write to the corner of Rua Augusta and Rua Nova , Lisbon", "spans": [("STREET_ADDRESS", 9, 56)]}]
+    only_names = evaluate_pii(rows, detector=lambda text: [("LOCATION", 23, 34), ("LOCATION", 39, 47),
+                                                          ("LOCATION", 50, 56)])
+    assert only_names["overall"]["recall"] == 1.0  # "the", "corner", "of", "and", "," are not scored
+    assert only_names["strict"]["recall"] < 1.0
+    assert is_skip_word("The") and is_skip_word(",") and is_skip_word("Apt.") and not is_skip_word("Augusta")
+    assert only_names["non_pii_false_positive_tokens"] == 0
+
+
+def test_template_split_is_stable_and_keeps_a_template_on_one_side():
+    assert template_split(12) == template_split("12") == template_split(12)
+    assert {template_split(i) for i in range(40)} == {"dev", "test"}
+    rows = [{"text": "Ring Ana", "spans": [("PERSON", 5, 8)], "template_id": i} for i in range(20)]
+    report = evaluate_pii(rows, detector=lambda text: [("PERSON", 5, 8)])
+    assert sum(s["rows"] for s in report["splits"].values()) == 20
+    assert all(s["overall"]["f2"] == 1.0 for s in report["splits"].values())
 
 
 def test_load_pii_dataset_names_the_bad_row(tmp_path):
@@ -123,3 +152,45 @@ def test_tickets_recall_on_contact_and_payment_ids_is_at_least_95_percent():
     report = evaluate_pii(rows)
     for kind in ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "ACCOUNT_ID"):
         assert report["per_type"][kind]["recall"] >= 0.95, (kind, report["per_type"][kind])
+
+
+@needs_spacy
+@pytest.mark.parametrize(("text", "secret"), [
+    ("Send it to PSC 6293, Box 8158\nAPO AP 04336 please.", "8158"),
+    ("We are at 79367 Nybyvägen 65 now.", "Nybyvägen"),
+    ("Meet me at the corner of Rua Augusta and Baker Lane.", "Baker"),
+    ("Post it to SW1A 1AA today.", "SW1A"),
+    ("My zip code is 35201, thanks.", "35201"),
+    ("She flew home to Pärnu on Friday.", "Pärnu"),
+])
+def test_addresses_and_places_the_small_ner_model_misses_are_redacted(text, secret):
+    from inferlearn.prod.pii import redact
+
+    assert secret not in redact(text).text
+
+
+@needs_spacy
+def test_place_names_used_as_ordinary_words_are_not_redacted():
+    from inferlearn.prod.pii import detect
+
+    text = "Reading the invoice again, I see the export is still broken."
+    assert not [text[s:e] for k, s, e in detect(text) if k == "LOCATION"]
+
+
+def test_resolve_spans_joins_address_parts_trims_an_overlapped_name_and_applies_the_threshold():
+    from inferlearn.prod.pii import resolve_spans
+
+    text = "Barbara Yudina Apt. 675, Aalborg"
+    scored = [("PERSON", 0, 18, 0.85), ("LOCATION", 15, 23, 0.9), ("LOCATION", 25, 32, 0.5),
+              ("URL", 0, 7, 0.1)]
+    assert resolve_spans(text, scored, 0.35) == [("PERSON", 0, 14), ("LOCATION", 15, 32)]
+    assert resolve_spans(text, scored, 0.95) == []
+
+
+@needs_spacy
+def test_unknown_names_are_redacted_but_company_names_with_a_legal_suffix_are_not_taken_for_people():
+    from inferlearn.prod.pii import detect, redact
+
+    assert "Wnukowska" not in redact("Please add Dragoslava Wnukowska as a beneficiary.").text
+    text = "The invoice from Quillfeather Ltd is overdue."
+    assert not [text[s:e] for k, s, e in detect(text) if k == "PERSON"]

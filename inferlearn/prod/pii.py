@@ -38,8 +38,19 @@ _STREET = (rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[A-Z][\w'.-]*\s+){{0,3}}{_STREET_WORDS
            rf"|\b{_STREET_PREFIX}\s+(?:[\w\u00c0-\u024f'.-]+\s+){{0,4}}?\d{{1,5}}[A-Za-z]?\b"
            rf"|\b[A-Z]{_STREET_SUFFIX}\s+\d{{1,5}}[A-Za-z]?\b")
 _WORD = r"[A-Z0-9][\w\u00c0-\u024f.'-]*"
-_ADDRESS_TAIL = re.compile(rf"(?:[ \t]*[,\n][ \t]*{_WORD}(?:[ \t]+{_WORD}){{0,3}}){{1,4}}")
-_UNIT = r"\b(?:Suite|Apt\.?|Unit|Box|Flat|PO Box|P\.O\. Box)\s+\d{1,5}\b"
+_HOUSE_NUMBERS = re.compile(r"(?<![\w-])\d{1,5}(?:[ \t]+\d{1,5})?[ \t]+$")
+_POSTCODE_AFTER = re.compile(r"[ \t]*\n?[ \t]+\d{3,5}(?:-\d{3,4})?(?![\w-])")
+_ADDRESS_TAIL = re.compile(rf"(?:[ \t]*[,\n][ \t,]*\n?[ \t,]*{_WORD}(?:[ \t]+{_WORD}){{0,3}}){{1,4}}")
+_ADDRESS_GAP = re.compile(r"(?:[ \t]*[,\n][\s,]*)?")
+_UNIT = r"\b(?:Suite|Apt\.?|Unit|Box|Flat|PO Box|P\.O\. Box|Postbox)\s+\d{1,5}\b"
+# US military mail (PSC/Unit/CMR + Box, then APO/FPO/DPO and a ZIP) and numbered European streets
+# ("79367 Nybyvägen 65", "0269 Stensås terrasse 38": a number, one to three words, a number).
+_MILITARY = (r"\b(?:(?:PSC|Unit|CMR)\s+\d{3,5},?\s+Box\s+\d{3,5}|(?:USNS|USS|USCGC)\s+[A-Z][\w\u00c0-\u024f'-]+)"
+             r"\s+[ADF]PO\s+A[AEP]\s+\d{5}\b")
+_NUMBERED = (r"\b\d{1,5}\s+(?:\d{1,5}\s+)?[A-Z\u00c0-\u00de][a-z\u00df-\u024f][\w\u00c0-\u024f'.-]*"
+             r"(?:[ \t]+[\w\u00c0-\u024f'.-]+){0,2}[ \t]+\d{1,4}[A-Za-z]?\b")
+_CORNER = r"\bcorner of\s+(?:[^\s,]+\s+){1,5}?and\s+[^\s,.]+(?:[ \t]+[A-Z][^\s,.]*){0,3}"
+_POSTCODE_UK = r"\b[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}\b"
 
 
 @dataclass
@@ -73,8 +84,10 @@ def iban_valid(iban: str) -> bool:
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
-def _recognizers() -> list[Any]:
+def _recognizers(words: frozenset[str]) -> list[Any]:
     from presidio_analyzer import Pattern, PatternRecognizer
+
+    from inferlearn.prod.pii_lexical import PlaceRecognizer, ProperNounRecognizer
 
     class LuhnCardRecognizer(PatternRecognizer):
         def validate_result(self, pattern_text: str) -> bool:
@@ -103,12 +116,28 @@ def _recognizers() -> list[Any]:
         patterns=[Pattern("international", r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}\d(?!\w)", 0.7),
                   Pattern("grouped", r"(?<![\w-])(?=(?:[ .()-]*\d){7,12}(?![\w-]))\(?0?\d{2,5}\)?(?:[ .-]\d{2,4}){1,4}(?![\w-])", 0.3)],
         context=["phone", "call", "tel", "mobile", "cell", "number", "reach", "contact", "fax", "whatsapp"])
+    countries = PatternRecognizer(supported_entity="LOCATION", name="CountryRecognizer",
+                                  deny_list=_country_names(), deny_list_score=0.6)
+    return [card, iban, account, email, phone, countries, _phone_numbers(), PlaceRecognizer(words), ProperNounRecognizer(words),
+            *_address_recognizers()]
+
+
+def _address_recognizers() -> list[Any]:
+    from presidio_analyzer import Pattern, PatternRecognizer
+
     address = PatternRecognizer(
         supported_entity="LOCATION", name="StreetAddressRecognizer",
         patterns=[Pattern("street", _STREET, 0.9), Pattern("unit", _UNIT, 0.9)])
-    countries = PatternRecognizer(supported_entity="LOCATION", name="CountryRecognizer",
-                                  deny_list=_country_names(), deny_list_score=0.6)
-    return [card, iban, account, email, phone, address, countries, _phone_numbers()]
+    # Case matters for these (capitalised street names, upper-case APO/DPO and UK postcodes).
+    written = PatternRecognizer(
+        supported_entity="LOCATION", name="WrittenAddressRecognizer", global_regex_flags=re.MULTILINE,
+        patterns=[Pattern("military", _MILITARY, 0.9), Pattern("numbered street", _NUMBERED, 0.5),
+                  Pattern("corner", _CORNER, 0.6), Pattern("uk postcode", _POSTCODE_UK, 0.5)])
+    postcode = PatternRecognizer(
+        supported_entity="LOCATION", name="PostcodeRecognizer",
+        patterns=[Pattern("postcode", r"\b\d{4,5}(?:-\d{4})?\b", 0.05)],
+        context=["zip", "postcode", "postal", "post code"])
+    return [address, written, postcode]
 
 
 def _country_names() -> list[str]:
@@ -119,13 +148,19 @@ def _country_names() -> list[str]:
 
 
 def _extend_addresses(text: str, spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
-    """Grow each LOCATION span over the address lines after it (city, postcode, country), up to
-    the next detected span; ``spans`` are sorted and disjoint."""
-    out = []
+    """Grow each LOCATION span over the house numbers just before it and the address lines after
+    it (city, postcode, country), never into a neighbour; ``spans`` are sorted and disjoint."""
+    out: list[tuple[str, int, int]] = []
     for i, (kind, start, end) in enumerate(spans):
-        if kind == "LOCATION" and (match := _ADDRESS_TAIL.match(text, end)):
+        if kind == "LOCATION":
+            floor = out[-1][2] if out else 0
+            if (before := _HOUSE_NUMBERS.search(text, floor, start)) and before.end() == start:
+                start = before.start()
             limit = spans[i + 1][1] if i + 1 < len(spans) else len(text)
-            end = max(end, min(match.end(), limit))
+            if match := _ADDRESS_TAIL.match(text, end):
+                end = max(end, min(match.end(), limit))
+            if (code := _POSTCODE_AFTER.match(text, end)) and code.end() <= limit:
+                end = code.end()
         out.append((kind, start, end))
     return out
 
@@ -164,7 +199,9 @@ def get_analyzer() -> Any:
     for name in _DROPPED:
         if any(r.name == name for r in registry.recognizers):
             registry.remove_recognizer(name)
-    for recognizer in _recognizers():
+    from inferlearn.prod.pii_lexical import english_words
+
+    for recognizer in _recognizers(english_words(nlp_engine.nlp["en"])):
         registry.add_recognizer(recognizer)
     return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
 
@@ -172,20 +209,60 @@ def get_analyzer() -> Any:
 def detect(text: str, threshold: float = DEFAULT_THRESHOLD,
            entities: tuple[str, ...] = ENTITY_TYPES) -> list[tuple[str, int, int]]:
     """PII spans in ``text`` as ``(type, start, end)``, overlaps resolved; 04_pii."""
+    return resolve_spans(text, scored_spans(text, entities), threshold)
+
+
+def scored_spans(text: str, entities: tuple[str, ...] = ENTITY_TYPES) -> list[tuple[str, int, int, float]]:
+    """Every recognizer's raw ``(type, start, end, score)`` for ``text``, before any threshold."""
     if not isinstance(text, str):
         raise TypeError(f"detect() needs a str, got {type(text).__name__}")
     if not text.strip():
         return []
-    results = get_analyzer().analyze(text=text, language="en", entities=list(entities),
-                                     score_threshold=threshold)
-    spans: list[tuple[str, int, int, float]] = sorted(
-        ((r.entity_type, r.start, r.end, r.score) for r in results),
-        key=lambda s: (-s[3], -(s[2] - s[1]), s[1]))
+    results = get_analyzer().analyze(text=text, language="en", entities=list(entities), score_threshold=0.0)
+    return [(r.entity_type, r.start, r.end, r.score) for r in results]
+
+
+def resolve_spans(text: str, scored: list[tuple[str, int, int, float]],
+                  threshold: float = DEFAULT_THRESHOLD) -> list[tuple[str, int, int]]:
+    """Keep spans scoring at least ``threshold``; of overlapping ones the highest score (then the
+    longest) wins; LOCATION spans then grow over the address lines that follow them."""
+    ranked = sorted((s for s in scored if s[3] >= threshold), key=lambda s: (-s[3], -(s[2] - s[1]), s[1]))
     kept: list[tuple[str, int, int]] = []
-    for kind, start, end, _ in spans:
-        if all(end <= s or start >= e for _, s, e in kept):
+    for kind, start, end, _ in ranked:
+        overlapping = [i for i, (_, s, e) in enumerate(kept) if start < e and end > s]
+        if not overlapping:
             kept.append((kind, start, end))
-    return _extend_addresses(text, sorted(kept, key=lambda s: s[1]))
+        elif kind == "LOCATION":  # an address pattern: the winner covers its whole extent
+            for i in overlapping:
+                k, s, e = kept[i]
+                kept[i] = (k, min(s, start), max(e, end))
+        elif (head := min(kept[i][1] for i in overlapping)) > start and text[start:head].strip():
+            kept.append((kind, start, start + len(text[start:head].rstrip())))  # the part before
+    return _join_address_lines(text, _extend_addresses(text, _merge_overlaps(sorted(kept, key=lambda s: s[1]))))
+
+
+def _join_address_lines(text: str, spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """A LOCATION followed, across a comma or a line break only, by a PERSON or LOCATION span is one
+    address: the NER model often takes a town on its own line for a person."""
+    out: list[tuple[str, int, int]] = []
+    for kind, start, end in spans:
+        if (out and out[-1][0] == "LOCATION" and kind in ("LOCATION", "PERSON")
+                and _ADDRESS_GAP.fullmatch(text, out[-1][2], start)):
+            out[-1] = ("LOCATION", out[-1][1], end)
+        else:
+            out.append((kind, start, end))
+    return out
+
+
+def _merge_overlaps(spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Sorted spans with any that grew into each other joined (the first one's type)."""
+    out: list[tuple[str, int, int]] = []
+    for kind, start, end in spans:
+        if out and start < out[-1][2]:
+            out[-1] = (out[-1][0], out[-1][1], max(out[-1][2], end))
+        else:
+            out.append((kind, start, end))
+    return out
 
 
 def redact(text: str, threshold: float = DEFAULT_THRESHOLD) -> Redaction:
