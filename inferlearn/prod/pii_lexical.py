@@ -5,7 +5,7 @@ bundled snapshot, offline), US states and countries (Babel's English names). A n
 where spaCy tags it as a proper noun (or it is written in capitals), so "Mobile" or "Reading" used as
 ordinary words are not redacted. ``ProperNounRecognizer``: a capitalised run of proper nouns that
 spaCy's NER did not call an organisation, product or work is taken for a person, at a low score.
-Used by ``inferlearn.prod.pii``; introduced in ``phase4_production/04_pii.ipynb``.
+Used by ``inferlearn.prod.pii`` (whose recognizers ``phase4_production/04_pii`` uses). Library only.
 """
 
 from __future__ import annotations
