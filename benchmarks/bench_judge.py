@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--judges", default="checks,embed,default,default_embed,llm,combined")
     parser.add_argument("--model", default=None)
     parser.add_argument("--quick", action="store_true", help="12 LLM items (a smoke run)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="judge with the LLM only the sampled items already in --llm-cache (no new calls)")
     parser.add_argument("--tune", action="store_true", help="choose thresholds on dev and print them")
     parser.add_argument("--out", type=Path, default=Path("build/bench/judge.json"))
     parser.add_argument("--llm-cache", type=Path, default=Path("build/bench/judge_llm_cache.json"),
@@ -152,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     lib_judge.USE_CACHE = True
     if args.llm_cache.exists():
         lib_judge.LLM_CACHE.update(json.loads(args.llm_cache.read_text(encoding="utf-8")))
+    if args.cached_only and model:  # only the sampled items whose LLM verdicts are already saved
+        sub = [i for i in sub if lib_judge._cache_key(items[i], model, JUDGES["llm"], 0) in lib_judge.LLM_CACHE]
+        print(f"--cached-only: {len(sub)} of the sampled items have saved LLM verdicts", flush=True)
     timing = None
     if any(JUDGES[n].uses_llm for n in names):  # the LLM calls first, saved item by item
         timing = warm_llm_cache([items[i] for i in sub], client, model, args.llm_cache)
