@@ -94,3 +94,17 @@ def test_dev_combiner_is_fitted_on_dev_and_beats_chance_there():
     combiner = dev_combiner(uses_embeddings=False)
     assert min(combiner.dev_kappa.values()) > 0.2, combiner.dev_kappa
     assert dev_combiner(uses_embeddings=False) is combiner  # fitted once per process
+
+
+def test_combined_judge_asks_the_llm_in_both_orders_and_keeps_the_default_verdicts_elsewhere():
+    from inferlearn.evals.judge import judge_answers
+    from inferlearn.llm.testing import ScriptedClient
+
+    items = [_item(0, GOOD), _item(1, CHANGED)]
+    no = '{"faithful": "no", "relevant": "yes"}'
+    combined = judge_answers(items, "combined", client=ScriptedClient([no] * 4), model="m")
+    default = judge_answers(items, "default")
+    assert list(combined["calls"]) == [2, 2] and list(combined["parse_failures"]) == [0, 0]
+    assert list(combined["relevant"]) == list(default["relevant"])
+    assert list(combined["correct"]) == list(default["correct"])
+    assert default.loc[1, "faithful"] == False  # noqa: E712  (a changed number: not faithful)
