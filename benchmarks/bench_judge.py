@@ -7,6 +7,7 @@ the best offline judge reaches kappa >= 0.6 on the test split and F1 >= 0.70 at 
 faults, with the LLM-only judge reported beside it.
 
     python benchmarks/bench_judge.py [--split test] [--llm-items 40] [--model M] [--quick]
+    python benchmarks/bench_judge.py --llm-items 40 --cached-only   # re-score saved LLM verdicts only
     python benchmarks/bench_judge.py --tune      # choose the rule thresholds on dev (never test)
 """
 
@@ -122,12 +123,13 @@ def run_judge(name: str, rows: list[dict], items: list[dict], client: Any, model
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench_judge.py")
     parser.add_argument("--split", default="test", choices=["dev", "test"])
     parser.add_argument("--llm-items", type=int, default=0, help="items the LLM judges see (0: the whole split)")
     parser.add_argument("--judges", default="checks,embed,default,default_embed,llm,combined")
-    parser.add_argument("--model", default=None)
+    parser.add_argument("--model", default=None,
+                        help="chat model of the LLM judges (default: INFERLEARN_MODEL, else the course model on local)")
     parser.add_argument("--quick", action="store_true", help="12 LLM items (a smoke run)")
     parser.add_argument("--cached-only", action="store_true",
                         help="judge with the LLM only the sampled items already in --llm-cache (no new calls)")
@@ -135,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("build/bench/judge.json"))
     parser.add_argument("--llm-cache", type=Path, default=Path("build/bench/judge_llm_cache.json"),
                         help="LLM verdicts kept between runs (same model, prompt, item and seed only)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.tune:
         rows = load_labels("dev")
         print(json.dumps(tune(rows, judge_items(rows)), indent=2))
