@@ -1,5 +1,5 @@
 """Judges of grounded answers: an LLM judge with schema-constrained verdicts, deterministic checks,
-an embedding check, and a combination of the three fitted on the dev labels.
+an embedding check, and logistic combinations of them fitted on the dev labels (``judge_model``).
 
     df = judge_answers(items, "llm", client=client, model=model)     # one row per item
     df[["id", "faithful", "relevant", "p_yes", "abstained", "parse_failures"]]
@@ -27,6 +27,7 @@ import pandas as pd
 from pydantic import BaseModel, ValidationError
 
 from inferlearn.evals import judge_features as feats
+from inferlearn.evals.judge_model import dev_combiner, with_llm
 from inferlearn.prompts import load_prompt
 
 PROMPT = "judge_answer"
@@ -127,10 +128,12 @@ JUDGES: dict[str, JudgeSpec] = {
                         repeats=3, temperature=0.7),
     "checks": JudgeSpec("checks", "deterministic: claim support, citations, numbers vs the reference"),
     "embed": JudgeSpec("embed", "checks plus MiniLM claim-to-context similarity", uses_embeddings=True),
-    "combined": JudgeSpec("combined", "checks + embeddings + LLM P(yes), combined by a logistic model "
-                          "fitted on the dev labels", uses_llm=True, uses_embeddings=True, combine=True),
-    "default": JudgeSpec("default", "checks + embeddings (no LLM): the best judge that needs no model server",
-                         uses_embeddings=True, combine=True),
+    "default": JudgeSpec("default", "deterministic checks combined by logistic models fitted on the dev labels "
+                         "(no model at all): the judge with the best cross-validated kappa on dev", combine=True),
+    "default_embed": JudgeSpec("default_embed", "checks + MiniLM similarities combined by logistic models fitted "
+                               "on the dev labels", uses_embeddings=True, combine=True),
+    "combined": JudgeSpec("combined", "the default judge, with the LLM's P(yes) deciding faithfulness where the "
+                          "logistic model is unsure", uses_llm=True, combine=True),
 }
 
 
@@ -204,8 +207,14 @@ def judge_answers(items: list[dict], name: str = "default", *, client: Any = Non
     table = feats.feature_table(items, embedder=embedder if spec.uses_embeddings else False)
     if llm_rows is not None:
         table["p_yes"] = [r["p_yes"] for r in llm_rows]
-    verdicts = feats.combined_verdicts(table, uses_llm=spec.uses_llm, uses_embeddings=spec.uses_embeddings) \
-        if spec.combine else feats.rule_verdicts(table, uses_embeddings=spec.uses_embeddings)
+    if spec.combine:
+        combiner = dev_combiner(spec.uses_embeddings, embedder)
+        verdicts = combiner.verdicts(table)
+        if llm_rows is not None:
+            verdicts["faithful"] = with_llm(combiner.probabilities(table)["faithful"], verdicts["faithful"],
+                                            [r["p_yes"] for r in llm_rows], [r["faithful"] for r in llm_rows])
+    else:
+        verdicts = feats.rule_verdicts(table, uses_embeddings=spec.uses_embeddings)
     out = pd.DataFrame({"id": [it["id"] for it in items], **verdicts})
     out["p_yes"] = table["p_yes"] if "p_yes" in table else None
     out["abstained"] = False

@@ -17,14 +17,14 @@ from inferlearn.evals.generation import (
     claim_support,
     content_words,
     extract_values,
+    key_sentence,
     split_claims,
     strip_citations,
 )
 from inferlearn.rag.answer import extract_citations, is_abstention
 
 # chosen on dev (see the module docstring); bench_judge.py reports dev and test with them
-THRESHOLDS = {"support": 0.9, "correct": 0.9, "correct_support": 0.9, "relevant": 0.05, "embed_support": 0.8, "embed_relevance": 0.2,
-              "llm_band": (0.6, 0.8)}
+THRESHOLDS = {"support": 0.9, "correct": 0.9, "correct_support": 0.9, "relevant": 0.05, "embed_support": 0.8, "embed_relevance": 0.2}
 _NOT_COVERED = re.compile(r"\b(does not|doesn't|do not|don't)\s+(say|cover|mention|document|state)\b|"
                           r"\bnot (covered|documented|mentioned|stated)\b|\bno (information|documentation)\b", re.I)
 
@@ -59,8 +59,48 @@ def answer_claims(answer: str) -> list[str]:
     return split_claims(_BOILERPLATE.sub("", answer))
 
 
+_TERM = re.compile(r"(?<![\w.])(?:[A-Z]{2,}s?|[A-Za-z]+(?:[_./][A-Za-z0-9]+)+|(?<=[a-z,;:] )[A-Z][a-z]+)(?![\w])")
+
+
+def key_terms(text: str) -> set[str]:
+    """Words that name one thing (lower-cased): capitalised mid-sentence (a plan, a language),
+    all caps (an HTTP method, a unit) or code-like (``max_poll_records``).
+
+    >>> sorted(key_terms("Use POST on the Team plan; set max_poll_records to 500 MB."))
+    ['max_poll_records', 'mb', 'post', 'team']
+    """
+    return {m.group().lower() for m in _TERM.finditer(strip_citations(text))}
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9_]+(?:[./][a-z0-9_]+)*", text.lower())) | set(content_words(text))
+
+
+def _sentence_support(claim: str, texts: list[str]) -> float:
+    """The claim's best lexical support by one sentence (not a whole chunk) of ``texts``."""
+    return max((claim_support(claim, s) for t in texts for s in _sentences(t) or [t]), default=0.0)
+
+
+def reference_features(answer: str, reference: str, question: str) -> dict[str, float]:
+    """How far the answer strays from the reference: the share (and count) of its content words,
+    numbers and key terms that neither the reference nor the question has, and how many content
+    words of the reference's direct answer (its first sentence) it lacks."""
+    known = set(content_words(reference)) | set(content_words(question))
+    words = content_words(answer)
+    values = extract_values(answer)
+    terms = key_terms(answer)
+    known_terms = _words(reference) | _words(question)
+    missing = set(content_words(key_sentence(reference))) - set(words)
+    return {"novel_words": sum(w not in known for w in words) / max(len(words), 1),
+            "novel_word_count": len(set(words) - known), "missing_key_words": len(missing),
+            "novel_values": len(values - extract_values(reference)) / max(len(values), 1),
+            "novel_terms": len(terms - known_terms) / max(len(terms), 1)}
+
+
 def item_features(item: dict[str, Any]) -> dict[str, Any]:
-    """Deterministic features of one answer (per-claim lists included, for the embedding rule)."""
+    """Deterministic features of one answer (per-claim lists included): citations, lexical and
+    sentence-level support, numbers and named terms found in the cited passages, correctness and
+    novelty against the reference."""
     claims = answer_claims(item["answer"])
     cited, n_cites, invalid = _cited_texts(item)
     support_cited = [max((claim_support(c, t) for t in cited), default=0.0) for c in claims]
@@ -68,6 +108,7 @@ def item_features(item: dict[str, Any]) -> dict[str, Any]:
     numbers_ok = [any(not extract_values(c) - extract_values(t) for t in cited) for c in claims]
     numbers_ok_all = [any(not extract_values(c) - extract_values(t) for t in item["contexts"]) for c in claims]
     question, answer = set(content_words(item["question"])), set(content_words(item["answer"]))
+    cited_words = set().union(*(_words(t) for t in cited)) if cited else set()
     return {"id": item["id"], "n_claims": len(claims), "n_cites": n_cites, "invalid_cites": invalid,
             "min_support_cited": min(support_cited, default=1.0), "min_support_all": min(support_all, default=1.0),
             "claim_support": support_cited, "claim_numbers_ok": numbers_ok,
@@ -76,12 +117,16 @@ def item_features(item: dict[str, Any]) -> dict[str, Any]:
             "question_overlap": len(question & answer) / max(len(question), 1),
             "abstains": says_not_covered(item["answer"]),
             "reference_not_covered": says_not_covered(item["reference"]),
-            "answer_chars": len(strip_citations(item["answer"]))}
+            "answer_chars": len(strip_citations(item["answer"])),
+            "claim_sentence_support": [_sentence_support(c, cited) for c in claims],
+            "claim_terms_ok": [not key_terms(c) - cited_words for c in claims],
+            **reference_features(item["answer"], item["reference"], item["question"])}
 
 
 def embedding_features(items: list[dict[str, Any]], embedder: Any = None) -> pd.DataFrame:
     """Per answer: the weakest claim's best cosine to a sentence of the cited chunks, and the
-    cosine between question and answer (MiniLM unless another ``embedder`` is given)."""
+    cosines of the answer to the question and to the reference (MiniLM unless another
+    ``embedder`` is given)."""
     from inferlearn.rag.dense import CachedEmbedder
 
     embedder = embedder if embedder is not None else CachedEmbedder()
@@ -93,14 +138,15 @@ def embedding_features(items: list[dict[str, Any]], embedder: Any = None) -> pd.
         other = [x for t in item["contexts"] if t not in cited for x in _sentences(t)]
         sentences = (cited_sentences + other) or ["-"]
         answer = strip_citations(item["answer"]) or "-"
-        vectors = _unit(embedder.embed(claims + sentences + [item["question"], answer]))
+        vectors = _unit(embedder.embed(claims + sentences + [item["reference"], item["question"], answer]))
         c, x = vectors[:len(claims)], vectors[len(claims):len(claims) + len(sentences)]
         sims = c @ x.T if claims else np.zeros((0, len(sentences)))
         best_cited = sims[:, :max(len(cited_sentences), 1)].max(axis=1) if claims else np.array([])
         rows.append({"claim_embed": [float(v) for v in best_cited],
                      "claim_embed_all": [float(v) for v in sims.max(axis=1)] if claims else [],
                      "embed_support": float(best_cited.min()) if claims else 1.0,
-                     "embed_relevance": float(vectors[-2] @ vectors[-1])})
+                     "embed_relevance": float(vectors[-2] @ vectors[-1]),
+                     "embed_reference": float(vectors[-3] @ vectors[-1])})
     return pd.DataFrame(rows)
 
 
@@ -147,16 +193,3 @@ def rule_verdicts(table: pd.DataFrame, uses_embeddings: bool = False, t: dict | 
     correct = np.where(table["reference_not_covered"], abstains, right)
     return {"faithful": [bool(x) for x in faithful], "relevant": [bool(x) for x in relevant],
             "correct": [bool(x) for x in correct]}
-
-
-def combined_verdicts(table: pd.DataFrame, uses_llm: bool, uses_embeddings: bool, t: dict | None = None) -> dict[str, list]:
-    """The rules' verdicts, with the LLM's P(yes) deciding faithfulness where the weakest claim's
-    lexical support falls in the uncertain band ``THRESHOLDS["llm_band"]``."""
-    t = t or THRESHOLDS
-    verdicts = rule_verdicts(table, uses_embeddings, t)
-    if uses_llm and "p_yes" in table:
-        low, high = t["llm_band"]
-        for i, (support, p) in enumerate(zip(table["min_support_cited"], table["p_yes"], strict=False)):
-            if low <= support < high and p is not None and not pd.isna(p) and table["invalid_cites"][i] == 0:
-                verdicts["faithful"][i] = bool(p >= 0.5)
-    return verdicts
