@@ -21,10 +21,7 @@ PACKAGE = REPO / "inferlearn"
 TAG = re.compile(r"[Ii]ntroduced in\s+``([\w./-]+?)(?:\.ipynb)?``")
 # (module, name or "" for the module docstring) -> why its tag may name a notebook that does not
 # import it. Keep this short: each entry is a known defect with its plan.
-TAG_EXCEPTIONS = {
-    ("inferlearn.evals.judge_features", ""): "evals/judge*.py is being rewritten on the judge "
-    "branch (issue 12) while this test lands; retag it (or import it in 04_llm_as_judge) there",
-}
+TAG_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def course_notebooks() -> list[Path]:
