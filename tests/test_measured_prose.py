@@ -89,7 +89,7 @@ def test_measured_cells_without_a_results_file_fail():
 
 
 def test_numbers_in_prose():
-    assert numbers_in("0.82, 1,117 tokens, 95%, v2 p95 ACC-104233 `x = 7` 0.3.36 3.") == ["0.82", "1,117", "95%", "3"]
+    assert numbers_in("0.82, 1,117 tokens, 95%, v2 p95 tool #1 ACC-104233 `x = 7` 0.3.36 3.") == ["0.82", "1,117", "95%", "3"]
 
 
 def test_record_shows_and_validates(capsys):

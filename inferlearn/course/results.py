@@ -26,8 +26,8 @@ MIMETYPE = "application/vnd.inferlearn.result+json"
 MEASURED_TAG = "measured"
 RESULTS_DIR = "results"
 KEY = re.compile(r"^[A-Za-z][\w.-]{0,79}$")
-# A number as prose writes it: 34, 0.82, 1,117, 95%; not part of a word (v2, p95, 135M, ACC-1).
-NUMBER = re.compile(r"(?<![\w.\-/])\d(?:[\d,]*\d)?(?:\.\d+)?%?(?![\w]|\.\d)")
+# A number as prose writes it: 34, 0.82, 1,117, 95%; not part of a word (v2, p95, 135M, ACC-1, tool #1).
+NUMBER = re.compile(r"(?<![\w.\-/#])\d(?:[\d,]*\d)?(?:\.\d+)?%?(?![\w]|\.\d)")
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 CODE_SPAN = re.compile(r"`[^`]*`")
 LIST_MARKER = re.compile(r"^\s*\d+\.\s", re.MULTILINE)
