@@ -21,6 +21,7 @@ def run_command(args: argparse.Namespace) -> int:
     from inferlearn.course.runner import (
         collect,
         parse_parameter,
+        record_results,
         relative_to,
         run_all,
         write_report,
@@ -28,6 +29,8 @@ def run_command(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise ValueError(f"-j/--jobs {args.jobs} must be at least 1 (notebooks run at once)")
+    if args.record and not args.full:
+        raise ValueError("--record needs --full: the prose quotes full-size numbers")
     course = _course(args)
     overrides = dict(parse_parameter(p) for p in args.parameter)
     notebooks = collect(course, [Path(p) for p in args.paths])
@@ -35,8 +38,15 @@ def run_command(args: argparse.Namespace) -> int:
         write_report(course, [])
         print(f"no notebooks to run in {course.root}; wrote an empty report")
         return 0
+    context = None
+    if args.record:
+        from inferlearn.course.results import run_context
+
+        context = run_context()  # before the run: the load it started under
     results = run_all(course, notebooks, overrides, args.jobs, args.timeout, args.full)
     json_path, md_path = write_report(course, results)
+    for path in record_results(course, results, context) if context is not None else []:
+        print(f"recorded {relative_to(path, course.root)}")
     failed = [r for r in results if r.status != "ok"]
     for r in results:
         where = "" if r.status == "ok" else f"  cell {r.failing_cell}: {r.error}"
@@ -160,6 +170,8 @@ def register(sub) -> None:
     run.add_argument("--timeout", type=float, default=600, help="seconds per cell (default 600)")
     run.add_argument("--full", action="store_true",
                      help="the notebooks' own (full-size) parameters, not their CI-sized ones")
+    run.add_argument("--record", action="store_true",
+                     help="with --full: write each notebook's record() values to results/<phase>/<notebook>.json")
     add_root(run)
     run.set_defaults(func=run_command)
 

@@ -190,6 +190,14 @@ def run_all(
     return sorted(results, key=lambda r: order[r.notebook])
 
 
+def record_results(course: Course, results: list[RunResult], context: dict[str, Any]) -> list[Path]:
+    """``--record``: the results file of every notebook that ran to the end (see ``results.py``)."""
+    from inferlearn.course.results import write_results
+
+    return [write_results(course.root, Path(r.notebook), Path(r.output), r.seconds, context)
+            for r in results if r.status == "ok"]
+
+
 def write_report(course: Course, results: list[RunResult]) -> tuple[Path, Path]:
     """``build/run-report.json`` and ``build/run-report.md``."""
     course.build.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ keep. ``MORE_WRONG`` holds further wrong answers per exercise (most of them the 
 already catch); a test of the tests may use them too.
 
 The sources rely only on what the notebooks import before the solution cell (``json``,
-``ValidationError``, ``default_model``).
+``ValidationError``, ``default_model``, and 02's ``EMAIL`` and ``ACCOUNT`` patterns).
 """
 
 WRONG = {
@@ -76,6 +76,17 @@ def field_accuracy(predictions, golds, fields):
     pairs = list(zip(predictions, golds, strict=False))
     return {f: sum(p is not None and correct(p.get(f), g[f]) for p, g in pairs) / len(pairs)
             for f in fields}
+''',
+    # The regex baseline with the fallback: always the first candidate, so the model's choice
+    # among several addresses or ids (a forwarded mail, a merge request) is thrown away.
+    "p1-hybrid-record-solution": '''
+def hybrid_record(text, model_record, fallback):
+    merged = dict(model_record if model_record is not None else fallback)
+    emails = [e for e in EMAIL.findall(text) if not e.casefold().endswith("@larkspur.example")]
+    accounts = ACCOUNT.findall(text)
+    merged["email"] = emails[0] if emails else None
+    merged["account_id"] = accounts[0] if accounts else None
+    return merged
 ''',
 }
 
@@ -177,6 +188,21 @@ def field_accuracy(predictions, golds, fields):
         raise ValueError("bad lengths")
     return {f: sum(p is not None and p.get(f) == g[f] for p, g in zip(predictions, golds, strict=True)) / len(golds)
             for f in fields}
+''',
+    ],
+    "p1-hybrid-record-solution": [
+        # Fills a gap with the model: keeps a made-up id when the text has none, and edits the
+        # caller's record in place.
+        '''
+def hybrid_record(text, model_record, fallback):
+    merged = model_record if model_record is not None else fallback
+    emails = [e for e in EMAIL.findall(text) if not e.endswith("@larkspur.example")]
+    accounts = ACCOUNT.findall(text)
+    if emails and merged.get("email") not in emails:
+        merged["email"] = emails[0]
+    if accounts and merged.get("account_id") not in accounts:
+        merged["account_id"] = accounts[0]
+    return merged
 ''',
     ],
 }
