@@ -7,6 +7,7 @@ does). ``inferlearn run --full --record`` reads those outputs from the executed 
 ``prose_problems`` compares the Markdown cells tagged ``measured`` with that file: each number
 such a cell quotes must be a recorded value (as formatted), a parameter of the run or its date,
 and every recorded value must be quoted somewhere. ``tests/test_measured_prose.py`` runs it.
+Introduced in ``phase1_llm_api/02_structured_outputs``.
 """
 
 from __future__ import annotations
