@@ -2,6 +2,11 @@
 
 The fixture phase (tests/fixtures/course/phase0_fixture) runs always; every real phase folder
 with notebooks gets the same round trip. Each test builds a private course in a temp folder.
+
+The round trip is where ``make test`` executes each phase notebook, three times and no more, in
+one grading batch with two workers: the source (full marks, and no cell may raise: the check
+nbval-lax made), the release as is (zero) and the source with every wrong answer on file
+swapped in (each loses points). ``tests/test_notebooks.py`` runs nbval on ``notebooks/`` only.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from fixtures.course.submissions import (
     FIXTURE_PHASE,
     at_ci_size,
     drop_cell,
+    error_cells,
     good_submission,
     hidden_lines,
     html_text,
@@ -22,11 +28,13 @@ from fixtures.course.submissions import (
     output_text,
     set_source,
     submit,
+    with_wrong_answers,
+    wrong_answers,
 )
 
 from inferlearn.cli import main
 from inferlearn.course import sandbox
-from inferlearn.course.grading import grade_course
+from inferlearn.course.grading import Options, grade_course
 from inferlearn.course.layout import Course
 from inferlearn.course.release import release_course
 from inferlearn.course.scores import COULD_NOT_GRADE, GRADED, NOT_SUBMITTED
@@ -39,21 +47,28 @@ PHASES = [pytest.param(FIXTURE_PHASE, id=FIXTURE_PHASE.name)] + [
 pytestmark = pytest.mark.timeout(1800)
 
 
-def submit_round_trip(course: Course, phase: str) -> None:
-    """Student "solution" hands in the source notebooks, student "blank" the release as is;
-    both at CI size (the notebook's ``ci_parameters`` injected, as ``inferlearn run`` does)."""
+def submit_round_trip(course: Course, phase: str) -> dict[str, list[str]]:
+    """Student "solution" hands in the source notebooks, "blank" the release as is, "wrong" the
+    source with every wrong answer on file swapped in; all at CI size (the notebook's
+    ``ci_parameters`` injected, as ``inferlearn run`` does). Returns what "wrong" must fail."""
+    wrong, expected = wrong_answers(phase), {}
     for source in course.phase_notebooks(phase):
         submit(course.submitted_dir, "solution", phase, source.name, at_ci_size(load(source)))
         submit(course.submitted_dir, "blank", phase, source.name,
                at_ci_size(load(course.release_dir / phase / source.name)))
+        if wrong:
+            nb = load(source)
+            expected.update(with_wrong_answers(nb, wrong))
+            submit(course.submitted_dir, "wrong", phase, source.name, at_ci_size(nb))
+    return expected
 
 
 def assert_no_hidden_text(course: Course, phase: str) -> None:
-    """No hidden test line in the release, in autograded outputs or in feedback HTML."""
+    """No hidden test line in the release, in any student's autograded outputs or feedback HTML."""
     for source in course.phase_notebooks(phase):
         lines = hidden_lines(load(source))
         places = {"release": (course.release_dir / phase / source.name).read_text()}
-        for student in ("solution", "blank"):
+        for student in sorted(p.name for p in course.autograded_dir.iterdir()):
             places[f"autograded outputs ({student})"] = output_text(
                 load(course.autograded_dir / student / phase / source.name))
             feedback = course.feedback_dir / student / phase / f"{source.stem}.html"
@@ -65,25 +80,36 @@ def assert_no_hidden_text(course: Course, phase: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("phase_dir", PHASES)
-def test_round_trip_source_full_marks_release_zero_no_hidden_text(make_course, phase_dir):
+def test_round_trip_source_full_marks_release_zero_wrong_answers_lose_no_hidden_text(make_course, phase_dir):
     course = make_course(phase_dir, name=f"rt-{phase_dir.name}")
     phase = phase_dir.name
     release_course(course, [phase], log=lambda *_: None)
     if phase_dir == FIXTURE_PHASE:  # else the leak check below would prove nothing
         assert all(hidden_lines(load(s)) for s in course.phase_notebooks(phase))
-    submit_round_trip(course, phase)
+    expected = submit_round_trip(course, phase)
 
-    rows = grade_course(course, timeout=900, log=lambda *_: None)
+    rows = grade_course(course, log=lambda *_: None, opts=Options(timeout=900, jobs=2, sandbox=False))
 
     by_student = {(r.student, r.notebook): r for r in rows}
     for source in course.phase_notebooks(phase):
         full = by_student[("solution", source.stem)]
         assert full.status == GRADED and full.score == full.max_score, (
             f"{phase}/{source.name}: the source notebook should autograde to full marks: {full}")
+        raised = error_cells(load(course.autograded_dir / "solution" / phase / source.name))
+        assert not raised, f"{phase}/{source.name}: cells raised at CI size (index, error): {raised}"
         blank = by_student[("blank", source.stem)]
         assert blank.status == GRADED and blank.score == 0, (
             f"{phase}/{source.name}: the release should execute and score 0: {blank}")
+    assert_wrong_answers_lose_points([r for r in rows if r.student == "wrong"], expected)
     assert_no_hidden_text(course, phase)
+
+
+def assert_wrong_answers_lose_points(rows: list, expected: dict[str, list[str]]) -> None:
+    """Every wrong answer made at least one of the test cells after it fail."""
+    assert all(r.status == GRADED for r in rows), [r for r in rows if r.status != GRADED]
+    failed = {f.grade_id for r in rows for f in r.failed}
+    survivors = {gid: tests for gid, tests in expected.items() if not set(tests) & failed}
+    assert not survivors, f"these wrong answers kept full points (their tests cannot catch them): {survivors}"
 
 
 @pytest.fixture(scope="module")

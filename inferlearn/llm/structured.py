@@ -25,14 +25,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ValidationError
 from tqdm.auto import tqdm
 
-from inferlearn.larkspur import Currency, Product, Severity
+# Tool #1's record and its email pattern live with the domain; phase1/02 reads them here.
+from inferlearn.larkspur import EMAIL_PATTERN as EMAIL_PATTERN
+from inferlearn.larkspur import TicketFields
 
 MODES = ("text", "json_object", "json_schema")
 DEFAULT_INSTRUCTIONS = "Extract the requested fields from the user's message."
@@ -296,8 +297,6 @@ def validity_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 # -- tool #1: the Larkspur ticket field extractor -----------------------------------------------
 
-EMAIL_PATTERN = r'^[^@ "]{1,32}@[^@ "]{1,32}$'  # bounded, so constrained decoding always ends
-
 TICKET_INSTRUCTIONS = (
     "Extract fields from a support ticket sent to Larkspur Streams (event streaming SaaS). "
     "Use null when the ticket does not say.\n"
@@ -308,38 +307,6 @@ TICKET_INSTRUCTIONS = (
     "request.\n"
     "date: the past event's date as YYYY-MM-DD.\n"
     "amount: the main money amount, a number; currency: its code.")
-
-
-class TicketFields(BaseModel):
-    """Tool #1's record: the fields a support desk wants from a ticket (``data/tickets`` gold)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    customer_name: str | None = Field(max_length=40)
-    email: str | None = Field(pattern=EMAIL_PATTERN)
-    account_id: str | None = Field(pattern=r"^ACC-[0-9]{6}$")
-    product: Product | None
-    severity: Severity
-    date: str | None = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-    amount: float | None
-    currency: Currency | None
-
-    @field_validator("date")
-    @classmethod
-    def _real_date(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                date.fromisoformat(value)
-            except ValueError:
-                raise ValueError(f"{value} is not a real calendar date") from None
-        return value
-
-    @model_validator(mode="after")
-    def _currency_with_amount(self) -> TicketFields:
-        if (self.amount is None) != (self.currency is None):
-            raise ValueError("amount and currency go together: set both or neither "
-                             f"(got amount={self.amount}, currency={self.currency})")
-        return self
 
 
 def extract_ticket_fields(client: Any, text: str, max_retries: int = 1,

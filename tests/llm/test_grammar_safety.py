@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inferlearn import config
-from inferlearn.llm.structured import EMAIL_PATTERN, TicketFields
+from inferlearn.larkspur import EMAIL_PATTERN, TicketFields
 from inferlearn.server.grammar import MAX_COUNT, SchemaProblem, check_gbnf, schema_grammar
 from inferlearn.server.regex_gbnf import PatternUnsupported, pattern_to_gbnf
 
