@@ -79,6 +79,11 @@ def test_serve_bad_port(capsys, port):
     _one_line_exit_2(["serve", "--port", port], capsys, port, "1-65535")
 
 
+@pytest.mark.parametrize("flag", ["--threads", "--batch-threads"])
+def test_serve_zero_threads(capsys, flag):
+    _one_line_exit_2(["serve", flag, "0"], capsys, "0", "at least 1")
+
+
 def test_serve_bad_port_as_a_process():
     """The real command line: one line on stderr, exit 2, no traceback."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

@@ -11,6 +11,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port} is not a TCP port; use 1-65535, or 0 for any free port")
+    for flag, value in (("--threads", args.threads), ("--batch-threads", args.batch_threads)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} {value} is not a thread count; use at least 1 (or leave it out)")
     if args.stop:
         print("stopped the local server" if daemon.stop_server() else "no local server was running")
         return 0
@@ -25,6 +28,7 @@ def _serve(args: argparse.Namespace) -> int:
     threads = args.threads if args.threads is not None else env.llm_threads
     server = ServerSettings(
         model_path=args.model, n_ctx=args.ctx, n_threads=threads,
+        n_threads_batch=args.batch_threads if args.batch_threads is not None else env.llm_batch_threads,
         api_key=args.api_key or secret(env.server_api_key),
         chaos=parse_chaos(args.chaos if args.chaos is not None else env.chaos),
         max_queue=args.max_queue)
@@ -66,6 +70,8 @@ def register(sub) -> None:
     serve.add_argument("--ctx", type=int, default=8192, help="context window in tokens")
     serve.add_argument("--threads", type=int, default=None,
                        help="generation threads (INFERLEARN_LLM_THREADS; default: half the cores)")
+    serve.add_argument("--batch-threads", type=int, default=None,
+                       help="prompt-processing threads (INFERLEARN_LLM_BATCH_THREADS; default: every core)")
     serve.add_argument("--api-key", help="require this bearer key (INFERLEARN_SERVER_API_KEY)")
     serve.add_argument("--chaos", help='faults for every request, e.g. "error_rate=0.2;status=503;seed=1"')
     serve.add_argument("--max-queue", type=int, default=16, help="requests in flight before 503")

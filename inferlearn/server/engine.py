@@ -62,17 +62,21 @@ class LocalEngine:
 
     ``template`` is its prompt dialect (``server.chat_format``); ``lock`` may be shared by several
     engines so that only one generates at a time (two cores cannot run two models well).
-    ``n_threads`` None keeps llama.cpp's default: half the cores for generation.
+    ``n_threads`` None keeps llama.cpp's default: half the cores for generation;
+    ``n_threads_batch`` None keeps its default for prompt processing: every core. With another
+    process busy on a core, two prompt threads were 1.45x slower than one (SmolLM2, 471-token
+    prompt, load average 5, 2026-12-05), hence ``INFERLEARN_LLM_BATCH_THREADS=1`` in the suite.
     """
 
     def __init__(self, model_path: str, n_ctx: int = 8192, n_threads: int | None = None,
-                 template: str = "smollm2", lock: threading.Lock | None = None) -> None:
+                 n_threads_batch: int | None = None, template: str = "smollm2",
+                 lock: threading.Lock | None = None) -> None:
         from llama_cpp import Llama
 
         self.model_path = model_path
-        self.n_threads = n_threads
+        self.threads = {"n_threads": n_threads, "n_threads_batch": n_threads_batch}
         self.template = template
-        self.llm = Llama(model_path, n_ctx=n_ctx, n_threads=n_threads, **LLAMA_OPTIONS)
+        self.llm = Llama(model_path, n_ctx=n_ctx, **self.threads, **LLAMA_OPTIONS)
         self.n_ctx = n_ctx
         self._logprob_llm = None
         self.lock = lock or threading.Lock()
@@ -88,8 +92,8 @@ class LocalEngine:
         if self._logprob_llm is None:
             from llama_cpp import Llama
 
-            self._logprob_llm = Llama(self.model_path, n_ctx=LOGPROBS_CTX, n_threads=self.n_threads,
-                                      logits_all=True, **LLAMA_OPTIONS)
+            self._logprob_llm = Llama(self.model_path, n_ctx=LOGPROBS_CTX, logits_all=True,
+                                      **self.threads, **LLAMA_OPTIONS)
         return self._logprob_llm
 
     def _logprob_entry(self, llm, token: int, text: str, top: int) -> dict:

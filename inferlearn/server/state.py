@@ -22,6 +22,7 @@ class ServerSettings:
     model_path: str | None = None  # one GGUF served for every local chat model id (tests, --model)
     n_ctx: int = 8192
     n_threads: int | None = None
+    n_threads_batch: int | None = None  # prompt processing; None: llama.cpp's (every core)
     api_key: str | None = None
     chaos: ChaosConfig = field(default_factory=ChaosConfig)
     max_queue: int = 16
@@ -56,7 +57,7 @@ class ServerState:
                 except ModelFilesError as exc:
                     raise APIError(503, str(exc), param="model", code="model_not_installed") from None
                 self._engines[model] = LocalEngine(
-                    path, self.settings.n_ctx, self.settings.n_threads,
+                    path, self.settings.n_ctx, self.settings.n_threads, self.settings.n_threads_batch,
                     template=MODELS[model].template or "smollm2", lock=self._generate)
             return self._engines[model]
 
