@@ -8,6 +8,7 @@ faults, with the LLM-only judge reported beside it.
 
     python benchmarks/bench_judge.py [--split test] [--llm-items 40] [--model M] [--quick]
     python benchmarks/bench_judge.py --llm-items 40 --cached-only   # re-score saved LLM verdicts only
+    python benchmarks/bench_judge.py --split dev --llm-items 20 --judges llm --prompt-version 2   # a prompt on dev
     python benchmarks/bench_judge.py --tune      # choose the rule thresholds on dev (never test)
     python benchmarks/bench_judge.py --relevant-cv --out build/bench/judge_relevant_cv.json   # dev only
 """

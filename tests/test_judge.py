@@ -99,3 +99,11 @@ def test_prompt_version_is_pinned_and_v2_restates_the_question_last():
         assert (user.index("<answer>") < user.index("<context>")) == answer_first
         assert user.rstrip().endswith("Is it faithful? Is it relevant to the question?")
         assert user.index(ITEM["question"]) > max(user.index("</context>"), user.index("</answer>"))
+
+
+def test_relevance_flips_are_counted_apart_from_faithfulness_flips():
+    from inferlearn.evals.judge import llm_verdict
+
+    row = llm_verdict(ITEM, ScriptedClient([YES, '{"faithful": "yes", "relevant": "no"}']), "m", JUDGES["llm"])
+    assert row["order_flip"] is False and row["relevant_flip"] is True
+    assert row["faithful"] is True and row["relevant"] is None
