@@ -8,7 +8,9 @@ faults, with the LLM-only judge reported beside it.
 
     python benchmarks/bench_judge.py [--split test] [--llm-items 40] [--model M] [--quick]
     python benchmarks/bench_judge.py --llm-items 40 --cached-only   # re-score saved LLM verdicts only
+    python benchmarks/bench_judge.py --split dev --llm-items 20 --judges llm --prompt-version 2   # a prompt on dev
     python benchmarks/bench_judge.py --tune      # choose the rule thresholds on dev (never test)
+    python benchmarks/bench_judge.py --relevant-cv --out build/bench/judge_relevant_cv.json   # dev only
 """
 
 from __future__ import annotations
@@ -19,12 +21,17 @@ import json
 import os
 import platform
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from inferlearn.evals import judge as lib_judge
 from inferlearn.evals import judge_features as jf
+from inferlearn.evals import judge_model as jm
 from inferlearn.evals.agreement import (
     agreement_report,
     cohens_kappa,
@@ -84,6 +91,59 @@ def tune(rows: list[dict], items: list[dict]) -> dict[str, Any]:
     return {"mean_kappa_dev": round(best[0], 4), "thresholds": best[1]}
 
 
+_LIST_NUMBER = re.compile(r"(^|\s)\d+\.\s")
+_ASKS_NUMBER = re.compile(r"\b(how (much|many|long|often|soon|big|large|fast|old)|within what|what time|when\b|"
+                          r"longest|shortest|largest|smallest|maximum|minimum|cost|price|charge|fee|percent)", re.I)
+
+
+def _tried_cues(item: dict) -> dict[str, float]:
+    """Relevance cues tried on dev that the library did not keep (see ``relevant_cv``)."""
+    from inferlearn.evals.generation import content_words, extract_values, strip_citations
+
+    body = _LIST_NUMBER.sub(" ", strip_citations(item["answer"]))
+    question, answer = ({w[:5] for w in content_words(t)} for t in (item["question"], body))
+    return {"log_substance": float(np.log1p(len(content_words(body)))),
+            "number_missing": float(bool(_ASKS_NUMBER.search(item["question"])) and not extract_values(body)),
+            "stem_overlap": len(question & answer) / max(len(question), 1)}
+
+
+def _repeated_cv(x: np.ndarray, y: np.ndarray, repeats: int = 10) -> dict[str, Any]:
+    """C and threshold chosen as the combiner chooses them (5 folds, seed 0), then dev kappa over
+    ``repeats`` differently seeded 5-fold splits: less luck of one split than the seed-0 number."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    c, threshold, kappa0 = jm._choose(x, y, 0)
+    kappas = [cohens_kappa(list(y), list(cross_val_predict(jm._pipeline(c), x, y, method="predict_proba",
+              cv=StratifiedKFold(5, shuffle=True, random_state=s))[:, 1] >= threshold)) for s in range(repeats)]
+    return {"C": float(c), "threshold": float(threshold), "kappa_seed0": round(kappa0, 3),
+            "kappa_mean": round(float(np.mean(kappas)), 3), "kappa_sd": round(float(np.std(kappas)), 3),
+            "features": x.shape[1]}
+
+
+def relevant_cv() -> dict[str, Any]:
+    """Every feature set tried for the ``relevant`` model, scored by repeated cross-validation on
+    the **dev** split only (the test split is not read)."""
+    rows = load_labels("dev")
+    items = judge_items(rows)
+    table = jf.feature_table(items, embedder=None)
+    y = np.array([r["relevant"] for r in rows], dtype=bool)
+    full = jm.scalar_features(table, uses_embeddings=True)
+    yes_no = ["yes_no_unanswered", "yes_no_unasked"]
+    base = [c for c in jm.scalar_features(table).columns if c not in yes_no]
+    full = pd.concat([full, pd.DataFrame([_tried_cues(it) for it in items])], axis=1)
+    cues, small = ["log_substance", "number_missing", "stem_overlap", *yes_no], [
+        "correctness", "question_overlap", "abstains", "log_chars", "novel_words", "log_missing_key_words"]
+    embed = list(jm.EMBEDDING_COLUMNS)
+    variants = {"A: default's features (the judge measured before)": base,
+                "B: A + all five cues": base + cues, "C: A + MiniLM": base + embed,
+                "D: A + all five cues + MiniLM": base + cues + embed, "E: six relevance features": small,
+                "F: E + all five cues": small + cues, "G: F + MiniLM": small + cues + embed,
+                "H: the five cues alone": cues, "I: A + the two yes/no cues (kept)": base + yes_no,
+                "J: A + yes_no_unanswered": base + yes_no[:1]}
+    variants |= {f"B without {c}": [f for f in base + cues if f != c] for c in cues}
+    return {name: _repeated_cv(full[cols].to_numpy(), y) for name, cols in variants.items()}
+
+
 def warm_llm_cache(items: list[dict], client: Any, model: str, cache: Path, name: str = "llm") -> dict[str, Any]:
     """Ask the LLM about each item once (cached), saving the cache after every item, so a long
     run that is stopped keeps what it measured and a re-run resumes. Returns the timing of the
@@ -118,6 +178,10 @@ def run_judge(name: str, rows: list[dict], items: list[dict], client: Any, model
         result["calls"] = int(verdicts["calls"].sum())
         result["abstained"] = int(verdicts["abstained"].sum())
         result["order_flip"] = order_flip_rate(list(verdicts["order_flip"]))
+        flips = [lib_judge.LLM_CACHE.get(lib_judge._cache_key(it, model, JUDGES[name], 0), {}).get("relevant_flip")
+                 for it in items]
+        if any(f is not None for f in flips):
+            result["relevant_order_flip"] = order_flip_rate(flips)
         result["verbosity_bias_on_unfaithful"] = verbosity_bias(
             [len(it["answer"]) for it in items], list(verdicts["faithful"]), [r["faithful"] for r in rows])
     return result
@@ -133,7 +197,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="12 LLM items (a smoke run)")
     parser.add_argument("--cached-only", action="store_true",
                         help="judge with the LLM only the sampled items already in --llm-cache (no new calls)")
+    parser.add_argument("--prompt-version", type=int, default=lib_judge.PROMPT_VERSION,
+                        help="version of data/prompts/judge_answer the LLM judges use")
     parser.add_argument("--tune", action="store_true", help="choose thresholds on dev and print them")
+    parser.add_argument("--relevant-cv", action="store_true",
+                        help="dev-only repeated cross-validation of every feature set tried for 'relevant'")
     parser.add_argument("--out", type=Path, default=Path("build/bench/judge.json"))
     parser.add_argument("--llm-cache", type=Path, default=Path("build/bench/judge_llm_cache.json"),
                         help="LLM verdicts kept between runs (same model, prompt, item and seed only)")
@@ -142,10 +210,20 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.relevant_cv:
+        report = relevant_cv()
+        for name, row in report.items():
+            print(f"{name:<52} {row}")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"benchmark": "judge relevant features, dev CV", "variants": report},
+                                       indent=2), encoding="utf-8")
+        print(f"wrote {args.out}")
+        return 0
     if args.tune:
         rows = load_labels("dev")
         print(json.dumps(tune(rows, judge_items(rows)), indent=2))
         return 0
+    lib_judge.PROMPT_VERSION = args.prompt_version
     rows = load_labels(args.split)
     items = judge_items(rows)
     n_llm = 12 if args.quick else args.llm_items
@@ -179,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             args.llm_cache.parent.mkdir(parents=True, exist_ok=True)
             args.llm_cache.write_text(json.dumps({**saved, **lib_judge.LLM_CACHE}), encoding="utf-8")
     report = {"benchmark": "judge", "split": args.split, "labels": len(rows), "llm_items": len(sub),
-              "model": model, "thresholds": jf.THRESHOLDS, "llm_band": LLM_BAND, "llm_timing": timing,
+              "model": model, "prompt_version": lib_judge.PROMPT_VERSION, "thresholds": jf.THRESHOLDS, "llm_band": LLM_BAND, "llm_timing": timing,
               "results": results,
               "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                           "load_1min": round(os.getloadavg()[0], 2)},

@@ -86,3 +86,24 @@ def test_llm_cache_is_opt_in_and_keyed_by_item():
             judge_answers([dict(ITEM, answer="Other.")], "llm", client=ScriptedClient([]), model="m")
     finally:
         lib.USE_CACHE, lib.LLM_CACHE = False, {}
+
+
+def test_prompt_version_is_pinned_and_v2_restates_the_question_last():
+    import inferlearn.evals.judge as lib
+
+    assert lib.PROMPT_VERSION == 1  # a new prompt file does not change the judge by itself
+    assert "Context passages" in judge_messages(ITEM)[-1]["content"]
+    for answer_first in (False, True):
+        user = judge_messages(ITEM, answer_first=answer_first, version=2)[-1]["content"]
+        assert "<context>" in user and "<answer>" in user
+        assert (user.index("<answer>") < user.index("<context>")) == answer_first
+        assert user.rstrip().endswith("Is it faithful? Is it relevant to the question?")
+        assert user.index(ITEM["question"]) > max(user.index("</context>"), user.index("</answer>"))
+
+
+def test_relevance_flips_are_counted_apart_from_faithfulness_flips():
+    from inferlearn.evals.judge import llm_verdict
+
+    row = llm_verdict(ITEM, ScriptedClient([YES, '{"faithful": "yes", "relevant": "no"}']), "m", JUDGES["llm"])
+    assert row["order_flip"] is False and row["relevant_flip"] is True
+    assert row["faithful"] is True and row["relevant"] is None

@@ -108,3 +108,21 @@ def test_combined_judge_asks_the_llm_in_both_orders_and_keeps_the_default_verdic
     assert list(combined["relevant"]) == list(default["relevant"])
     assert list(combined["correct"]) == list(default["correct"])
     assert default.loc[1, "faithful"] == False  # noqa: E712  (a changed number: not faithful)
+
+
+def test_yes_no_question_form_feeds_the_relevant_model_only():
+    from inferlearn.evals.judge_features import question_form
+    from inferlearn.evals.judge_model import label_columns
+
+    assert question_form("Does BYOK hide our plaintext?", "No. Larkspur can ...") == {
+        "yes_no_question": True, "yes_no_answer": True}
+    assert question_form("Egress is free, so we never pay, right?", "1. [a:0] 2. [b:0]") == {
+        "yes_no_question": True, "yes_no_answer": False}
+    assert question_form("What is the longest delay?", "Yes, 15 minutes.") == {
+        "yes_no_question": False, "yes_no_answer": True}
+    table = feature_table([_item(0, GOOD), _item(1, "No. [policy-refunds-2025#monthly-plans:0]")])
+    columns = scalar_features(table).columns
+    assert list(scalar_features(table)["yes_no_unasked"]) == [0.0, 1.0]
+    assert "yes_no_unanswered" in label_columns(columns, "relevant")
+    assert not {"yes_no_unanswered", "yes_no_unasked"} & set(label_columns(columns, "faithful"))
+    assert not {"yes_no_unanswered", "yes_no_unasked"} & set(label_columns(columns, "correct"))

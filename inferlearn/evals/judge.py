@@ -31,6 +31,7 @@ from inferlearn.evals.judge_model import dev_combiner, with_llm
 from inferlearn.prompts import load_prompt
 
 PROMPT = "judge_answer"
+PROMPT_VERSION = 1  # pinned: a new prompt file never changes the judge silently (bench: --prompt-version)
 MAX_CONTEXT_CHARS = 3600
 COLUMNS = ["id", "faithful", "relevant", "correct", "p_yes", "abstained", "parse_failures", "order_flip",
            "calls"]
@@ -94,18 +95,22 @@ def faithful_p_yes(logprobs: list[Any] | None) -> float | None:
     return None
 
 
-def _blocks(item: dict[str, Any]) -> tuple[str, str]:
+def _blocks(item: dict[str, Any], version: int) -> tuple[str, str]:
     ids = item.get("context_ids") or [f"passage-{i + 1}" for i in range(len(item["contexts"]))]
     budget = MAX_CONTEXT_CHARS // max(len(item["contexts"]), 1)
     context = "\n\n".join(f"[{cid}] {text[:budget]}" for cid, text in zip(ids, item["contexts"], strict=False))
-    return "Context passages:\n" + context, "Answer to check:\n" + item["answer"]
+    if version == 1:
+        return "Context passages:\n" + context, "Answer to check:\n" + item["answer"]
+    return f"<context>\n{context}\n</context>", f"<answer>\n{item['answer']}\n</answer>"  # v2 on: tagged
 
 
 def judge_messages(item: dict[str, Any], answer_first: bool = False, version: int | None = None) -> list[dict]:
-    """The judge prompt's messages for one item, context first (or answer first)."""
-    context, answer = _blocks(item)
+    """The judge prompt's messages for one item, context first (or answer first); ``version`` of
+    the prompt ``judge_answer`` (default ``PROMPT_VERSION``)."""
+    prompt = load_prompt(PROMPT, version or PROMPT_VERSION)
+    context, answer = _blocks(item, prompt.version)
     first, second = (answer, context) if answer_first else (context, answer)
-    return load_prompt(PROMPT, version).render(question=item["question"], first=first, second=second)
+    return prompt.render(question=item["question"], first=first, second=second)
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,7 @@ USE_CACHE = False  # off by default: a scripted test client must never be answer
 def _cache_key(item: dict[str, Any], model: str, spec: JudgeSpec, seed: int) -> str:
     import hashlib
 
-    text = json.dumps([model, load_prompt(PROMPT).ref, spec.repeats, spec.both_orders, spec.temperature, seed,
+    text = json.dumps([model, load_prompt(PROMPT, PROMPT_VERSION).ref, spec.repeats, spec.both_orders, spec.temperature, seed,
                        item["question"], item["answer"], item["contexts"], item.get("context_ids")])
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -173,7 +178,7 @@ def llm_verdict(item: dict[str, Any], client: Any, model: str, spec: JudgeSpec, 
                 failures += 1
                 continue
             votes.append(verdict)
-            by_order.setdefault(answer_first, []).append(verdict["faithful"])
+            by_order.setdefault(answer_first, []).append(verdict)
             if p is not None:
                 p_yes.append(p)
     row: dict[str, Any] = {"id": item["id"], "parse_failures": failures, "calls": len(votes) + failures,
@@ -183,7 +188,8 @@ def llm_verdict(item: dict[str, Any], client: Any, model: str, spec: JudgeSpec, 
         row[key] = values.pop() if len(values) == 1 else None
     row["abstained"] = row["faithful"] is None
     first, second = by_order.get(False), by_order.get(True)
-    row["order_flip"] = (first[0] != second[0]) if first and second else None
+    row["order_flip"] = (first[0]["faithful"] != second[0]["faithful"]) if first and second else None
+    row["relevant_flip"] = (first[0]["relevant"] != second[0]["relevant"]) if first and second else None
     if USE_CACHE:
         LLM_CACHE[cache_key] = row
     return row

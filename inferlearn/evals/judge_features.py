@@ -72,6 +72,22 @@ def key_terms(text: str) -> set[str]:
     return {m.group().lower() for m in _TERM.finditer(strip_citations(text))}
 
 
+_YES_NO_QUESTION = re.compile(r"^\W*(does|do|did|is|are|was|were|can|could|will|would|should|shall|has|have|had|may|"
+                              r"must)\b|\b(right|correct|true)\s*\?\s*$", re.I)
+_YES_NO_ANSWER = re.compile(r"^\W*(yes|no)\b", re.I)
+
+
+def question_form(question: str, answer: str) -> dict[str, bool]:
+    """Does the answer have the form the question asks for? ``yes_no_question``: it opens with an
+    auxiliary verb or ends in "..., right?"; ``yes_no_answer``: the answer opens with yes or no.
+
+    >>> question_form("Can the viewer role read payloads?", "No. Viewers see metadata only.")
+    {'yes_no_question': True, 'yes_no_answer': True}
+    """
+    return {"yes_no_question": bool(_YES_NO_QUESTION.search(question.strip())),
+            "yes_no_answer": bool(_YES_NO_ANSWER.match(strip_citations(answer)))}
+
+
 def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9_]+(?:[./][a-z0-9_]+)*", text.lower())) | set(content_words(text))
 
@@ -100,7 +116,7 @@ def reference_features(answer: str, reference: str, question: str) -> dict[str, 
 def item_features(item: dict[str, Any]) -> dict[str, Any]:
     """Deterministic features of one answer (per-claim lists included): citations, lexical and
     sentence-level support, numbers and named terms found in the cited passages, correctness and
-    novelty against the reference."""
+    novelty against the reference, and whether a yes/no question gets a yes or no."""
     claims = answer_claims(item["answer"])
     cited, n_cites, invalid = _cited_texts(item)
     support_cited = [max((claim_support(c, t) for t in cited), default=0.0) for c in claims]
@@ -120,6 +136,7 @@ def item_features(item: dict[str, Any]) -> dict[str, Any]:
             "answer_chars": len(strip_citations(item["answer"])),
             "claim_sentence_support": [_sentence_support(c, cited) for c in claims],
             "claim_terms_ok": [not key_terms(c) - cited_words for c in claims],
+            **question_form(item["question"], item["answer"]),
             **reference_features(item["answer"], item["reference"], item["question"])}
 
 

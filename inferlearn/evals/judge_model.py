@@ -27,6 +27,8 @@ LABELS = ("faithful", "relevant", "correct")
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
 THRESHOLD_GRID = tuple(round(x, 2) for x in np.arange(0.3, 0.71, 0.05))
 EMBEDDING_COLUMNS = ("embed_support", "embed_support_mean", "embed_relevance", "embed_reference")
+# columns only one label's model sees (chosen by repeated cross-validation on dev; README, "Phase 3 judges")
+LABEL_ONLY_COLUMNS = {"relevant": ("yes_no_unanswered", "yes_no_unasked")}
 
 
 def _mean(values: Any, default: float = 1.0) -> float:
@@ -37,6 +39,12 @@ def _mean(values: Any, default: float = 1.0) -> float:
 def _min(values: Any, default: float = 1.0) -> float:
     values = list(values)
     return float(min(values)) if values else default
+
+
+def label_columns(columns: Any, label: str) -> list[str]:
+    """The feature columns the model of ``label`` uses: all but other labels' own columns."""
+    other = {c for name, cols in LABEL_ONLY_COLUMNS.items() if name != label for c in cols}
+    return [c for c in columns if c not in other]
 
 
 def scalar_features(table: pd.DataFrame, uses_embeddings: bool = False) -> pd.DataFrame:
@@ -61,6 +69,10 @@ def scalar_features(table: pd.DataFrame, uses_embeddings: bool = False) -> pd.Da
     f["abstains_when_covered"] = f["abstains"] * (1 - f["reference_not_covered"])
     f["log_claims"] = np.log1p(table["n_claims"].astype(float))
     f["log_chars"] = np.log1p(table["answer_chars"].astype(float))
+    if "yes_no_question" in table:
+        question, answer = table["yes_no_question"].astype(bool), table["yes_no_answer"].astype(bool)
+        f["yes_no_unanswered"] = (question & ~answer).astype(float)  # a yes/no question, no yes or no
+        f["yes_no_unasked"] = (answer & ~question).astype(float)  # a yes or no nobody asked for
     if uses_embeddings:
         f["embed_support"] = table["embed_support"].astype(float)
         f["embed_support_mean"] = [_mean(v) for v in table["claim_embed"]]
@@ -81,8 +93,9 @@ class Combiner:
 
     def probabilities(self, table: pd.DataFrame) -> dict[str, np.ndarray]:
         """P(label is yes) per item and label."""
-        x = scalar_features(table, self.uses_embeddings).to_numpy()
-        return {label: model.predict_proba(x)[:, 1] for label, model in self.models.items()}
+        x = scalar_features(table, self.uses_embeddings)
+        return {label: model.predict_proba(x[label_columns(x.columns, label)].to_numpy())[:, 1]
+                for label, model in self.models.items()}
 
     def verdicts(self, table: pd.DataFrame) -> dict[str, list[bool]]:
         """Verdicts per label: probability at or above the label's dev-chosen threshold."""
@@ -111,9 +124,10 @@ def _choose(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[float, float, floa
 def fit_combiner(table: pd.DataFrame, labels: dict[str, list[bool]], uses_embeddings: bool,
                  seed: int = 0) -> Combiner:
     """Fit one logistic model per label on ``table`` (dev rows) and ``labels``."""
-    x = scalar_features(table, uses_embeddings).to_numpy()
+    features = scalar_features(table, uses_embeddings)
     combiner = Combiner(uses_embeddings)
     for label in LABELS:
+        x = features[label_columns(features.columns, label)].to_numpy()
         y = np.array(labels[label], dtype=bool)
         if min(y.sum(), (~y).sum()) < 2:
             raise ValueError(f"label {label!r} has fewer than two rows of one of its values; a judge "

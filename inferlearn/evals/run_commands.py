@@ -185,7 +185,7 @@ def _judge_prompt(spec: Any) -> dict[str, str]:
     if name:
         from inferlearn.prompts import load_prompt
 
-        prompt = load_prompt(name)
+        prompt = load_prompt(name, getattr(judge, "PROMPT_VERSION", None))  # the version the judge uses
         return {"version": str(prompt.version), "sha256": prompt.hash}
     return {"version": str(getattr(spec, "version", "?")), "sha256": str(getattr(spec, "sha256", "?"))}
 
