@@ -82,9 +82,6 @@ browser-deps: $(INSTALLED)
 
 # -- maintainers and CI ----------------------------------------------------------------------
 run test bench: export INFERLEARN_RUNTIME := $(RUNTIME)
-# Prompt processing on one thread when notebooks run two at a time (grading workers, `run -j 2`):
-# llama.cpp's default uses every core and slowed 1.45x with the other core busy (engine.py).
-run test: export INFERLEARN_LLM_BATCH_THREADS ?= 1
 # The suite runs on the fast model (SmolLM2-135M); `inferlearn run` picks it for CI-sized runs.
 test: export INFERLEARN_MODEL ?= smollm2-135m-instruct
 

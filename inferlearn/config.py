@@ -53,8 +53,9 @@ class Settings(BaseSettings):
         "INFERLEARN_LLM_THREADS", "llama.cpp's (half the cores)", "the local server's generation "
         "threads", ge=1)
     llm_batch_threads: int | None = _var(
-        "INFERLEARN_LLM_BATCH_THREADS", "llama.cpp's (every core); 1 under `make test` and `make run`",
-        "the local server's prompt-processing threads (more is faster only on idle cores)", ge=1)
+        "INFERLEARN_LLM_BATCH_THREADS", "llama.cpp's (every core)",
+        "the local server's prompt-processing threads (1 helps only where other work keeps the "
+        "cores busy)", ge=1)
     server_api_key: SecretStr | None = _var(
         "INFERLEARN_SERVER_API_KEY", "none", "a bearer key the local server requires")
     chaos: str | None = _var(
