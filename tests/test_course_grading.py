@@ -31,6 +31,7 @@ from fixtures.course.submissions import (
     with_wrong_answers,
     wrong_answers,
 )
+from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from inferlearn.cli import main
 from inferlearn.course import sandbox
@@ -87,6 +88,7 @@ def test_round_trip_source_full_marks_release_zero_wrong_answers_lose_no_hidden_
     if phase_dir == FIXTURE_PHASE:  # else the leak check below would prove nothing
         assert all(hidden_lines(load(s)) for s in course.phase_notebooks(phase))
     expected = submit_round_trip(course, phase)
+    assert expected or phase_dir == FIXTURE_PHASE, f"{phase}: no wrong answer was swapped in"
 
     rows = grade_course(course, log=lambda *_: None, opts=Options(timeout=900, jobs=2, sandbox=False))
 
@@ -110,6 +112,14 @@ def assert_wrong_answers_lose_points(rows: list, expected: dict[str, list[str]])
     failed = {f.grade_id for r in rows for f in r.failed}
     survivors = {gid: tests for gid, tests in expected.items() if not set(tests) & failed}
     assert not survivors, f"these wrong answers kept full points (their tests cannot catch them): {survivors}"
+
+
+def test_error_cells_finds_a_raised_cell_unless_tagged_raises_exception():
+    nb = new_notebook(cells=[new_code_cell("1"), new_code_cell("1/0"), new_code_cell("1/0")])
+    for cell in nb.cells[1:]:
+        cell.outputs = [new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])]
+    nb.cells[2].metadata["tags"] = ["raises-exception"]
+    assert error_cells(nb) == [(1, "ZeroDivisionError: division by zero")]
 
 
 @pytest.fixture(scope="module")
